@@ -1,0 +1,30 @@
+from django import forms
+
+from labeling.models import COMPLETIONS_PER_TASK, Choice
+
+
+class DecisionForm(forms.Form):
+    """One decision on a leased task. Clicking a card posts its canonical ``position``;
+    the skip and flag buttons post ``action``."""
+
+    assignment = forms.IntegerField(min_value=1)
+    action = forms.ChoiceField(choices=Choice.Kind.choices, required=False)
+    position = forms.IntegerField(min_value=0, max_value=COMPLETIONS_PER_TASK - 1, required=False)
+    decision_ms = forms.IntegerField(min_value=0, required=False)
+    comment = forms.CharField(max_length=2000, required=False)
+
+    def clean(self):
+        data = super().clean()
+        data["action"] = data.get("action") or Choice.Kind.BEST
+        if data["action"] == Choice.Kind.BEST and data.get("position") is None:
+            raise forms.ValidationError("Pick one of the four completions.")
+        return data
+
+
+class ImportForm(forms.Form):
+    KIND_CHOICES = [
+        ("prompts", "Prompts (JSONL or CSV with a 'prompt' field)"),
+        ("comparisons", "Comparisons (JSONL: prompt plus exactly four completions)"),
+    ]
+    kind = forms.ChoiceField(choices=KIND_CHOICES)
+    file = forms.FileField()

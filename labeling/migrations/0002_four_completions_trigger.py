@@ -1,0 +1,117 @@
+"""The database itself refuses an open task without exactly four completions.
+
+A CHECK constraint cannot count rows of another table, so this is done with triggers:
+a task may become (or be inserted as) open only with four completions, and an open task's
+completions cannot be deleted, moved to another task or added to. Services create a task
+as a draft, add its four completions, then open it, all in one transaction.
+"""
+
+from django.db import migrations
+
+SQLITE_FORWARD = [
+    """
+    CREATE TRIGGER quartet_task_open_insert BEFORE INSERT ON labeling_comparisontask
+    WHEN NEW.status = 'open'
+    BEGIN SELECT RAISE(ABORT, 'CHECK constraint failed: a task needs exactly four completions to open'); END;
+    """,
+    """
+    CREATE TRIGGER quartet_task_open_update BEFORE UPDATE OF status ON labeling_comparisontask
+    WHEN NEW.status = 'open'
+      AND (SELECT COUNT(*) FROM labeling_completion WHERE task_id = NEW.id) <> 4
+    BEGIN SELECT RAISE(ABORT, 'CHECK constraint failed: a task needs exactly four completions to open'); END;
+    """,
+    """
+    CREATE TRIGGER quartet_completion_insert BEFORE INSERT ON labeling_completion
+    WHEN (SELECT status FROM labeling_comparisontask WHERE id = NEW.task_id) NOT IN ('draft')
+    BEGIN SELECT RAISE(ABORT, 'CHECK constraint failed: completions of an opened task are fixed'); END;
+    """,
+    """
+    CREATE TRIGGER quartet_completion_delete BEFORE DELETE ON labeling_completion
+    WHEN (SELECT status FROM labeling_comparisontask WHERE id = OLD.task_id) NOT IN ('draft')
+    BEGIN SELECT RAISE(ABORT, 'CHECK constraint failed: completions of an opened task are fixed'); END;
+    """,
+    """
+    CREATE TRIGGER quartet_completion_move BEFORE UPDATE OF task_id ON labeling_completion
+    WHEN NEW.task_id <> OLD.task_id
+    BEGIN SELECT RAISE(ABORT, 'CHECK constraint failed: completions of an opened task are fixed'); END;
+    """,
+]
+SQLITE_BACKWARD = [
+    f"DROP TRIGGER IF EXISTS {name};"
+    for name in (
+        "quartet_task_open_insert",
+        "quartet_task_open_update",
+        "quartet_completion_insert",
+        "quartet_completion_delete",
+        "quartet_completion_move",
+    )
+]
+
+POSTGRES_FORWARD = [
+    """
+    CREATE OR REPLACE FUNCTION quartet_task_needs_four() RETURNS trigger AS $$
+    BEGIN
+      IF NEW.status = 'open' AND (TG_OP = 'INSERT' OR OLD.status IS DISTINCT FROM 'open') AND
+         (SELECT COUNT(*) FROM labeling_completion WHERE task_id = NEW.id) <> 4 THEN
+        RAISE EXCEPTION 'a task needs exactly four completions to open (task %)', NEW.id
+          USING ERRCODE = 'check_violation';
+      END IF;
+      RETURN NEW;
+    END $$ LANGUAGE plpgsql;
+    """,
+    """
+    CREATE TRIGGER quartet_task_needs_four BEFORE INSERT OR UPDATE OF status
+    ON labeling_comparisontask FOR EACH ROW EXECUTE FUNCTION quartet_task_needs_four();
+    """,
+    """
+    CREATE OR REPLACE FUNCTION quartet_completions_fixed() RETURNS trigger AS $$
+    DECLARE
+      t_id bigint;
+    BEGIN
+      IF TG_OP = 'DELETE' THEN t_id := OLD.task_id; ELSE t_id := NEW.task_id; END IF;
+      IF (SELECT status FROM labeling_comparisontask WHERE id = t_id) <> 'draft'
+         OR (TG_OP = 'UPDATE' AND NEW.task_id <> OLD.task_id) THEN
+        RAISE EXCEPTION 'completions of an opened task are fixed (task %)', t_id
+          USING ERRCODE = 'check_violation';
+      END IF;
+      IF TG_OP = 'DELETE' THEN RETURN OLD; END IF;
+      RETURN NEW;
+    END $$ LANGUAGE plpgsql;
+    """,
+    """
+    CREATE TRIGGER quartet_completions_fixed BEFORE INSERT OR DELETE OR UPDATE OF task_id
+    ON labeling_completion FOR EACH ROW EXECUTE FUNCTION quartet_completions_fixed();
+    """,
+]
+POSTGRES_BACKWARD = [
+    "DROP TRIGGER IF EXISTS quartet_completions_fixed ON labeling_completion;",
+    "DROP FUNCTION IF EXISTS quartet_completions_fixed();",
+    "DROP TRIGGER IF EXISTS quartet_task_needs_four ON labeling_comparisontask;",
+    "DROP FUNCTION IF EXISTS quartet_task_needs_four();",
+]
+
+
+def _run(statements_by_vendor):
+    def run(apps, schema_editor):
+        statements = statements_by_vendor.get(schema_editor.connection.vendor)
+        if statements is None:
+            raise NotImplementedError(
+                f"Quartet supports SQLite and PostgreSQL, not {schema_editor.connection.vendor}"
+            )
+        # A raw cursor, not schema_editor.execute: the PL/pgSQL bodies contain '%'.
+        with schema_editor.connection.cursor() as cursor:
+            for sql in statements:
+                cursor.execute(sql)
+
+    return run
+
+
+class Migration(migrations.Migration):
+    dependencies = [("labeling", "0001_initial")]
+
+    operations = [
+        migrations.RunPython(
+            _run({"sqlite": SQLITE_FORWARD, "postgresql": POSTGRES_FORWARD}),
+            _run({"sqlite": SQLITE_BACKWARD, "postgresql": POSTGRES_BACKWARD}),
+        )
+    ]

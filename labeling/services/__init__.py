@@ -1,0 +1,34 @@
+"""Writes. Each service owns its transaction; see the modules for details."""
+
+from labeling.services.imports import (
+    ImportResult,
+    ImportValidationError,
+    NewTask,
+    comparisons_import,
+    prompts_import,
+    tasks_create,
+)
+from labeling.services.queue import (
+    LabelingError,
+    assignments_pending_for_annotator,
+    choice_last_undoable,
+    choice_undo,
+    comparison_record,
+)
+from labeling.services.session import LabelingState, labeling_state_for_annotator
+
+__all__ = [
+    "ImportResult",
+    "ImportValidationError",
+    "LabelingError",
+    "LabelingState",
+    "NewTask",
+    "assignments_pending_for_annotator",
+    "choice_last_undoable",
+    "choice_undo",
+    "comparison_record",
+    "comparisons_import",
+    "labeling_state_for_annotator",
+    "prompts_import",
+    "tasks_create",
+]

@@ -1,0 +1,301 @@
+"""Creating tasks and importing prompts and comparisons.
+
+Imports are all-or-nothing: every row is parsed and validated first, errors name the file, the
+line and the field, and only a clean file is written, in one transaction.
+"""
+
+import csv
+import hashlib
+import io
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from django.db import transaction
+
+from labeling.models import (
+    COMPLETIONS_PER_TASK,
+    ComparisonTask,
+    Completion,
+    PolicyVersion,
+    Project,
+    Prompt,
+)
+
+MAX_TEXT_CHARS = 100_000
+_MAX_ERRORS_REPORTED = 20
+
+
+class ImportValidationError(ValueError):
+    """A file that cannot be imported. ``errors`` lists 'file, line N, field F: problem' lines."""
+
+    def __init__(self, errors: list[str]):
+        self.errors = errors
+        shown = errors[:_MAX_ERRORS_REPORTED]
+        more = len(errors) - len(shown)
+        message = "\n".join(shown) + (f"\n… and {more} more" if more else "")
+        super().__init__(f"Nothing was imported.\n{message}")
+
+
+@dataclass
+class ImportResult:
+    created: int = 0
+    duplicates: int = 0
+    prompts_created: int = 0
+    prompts_reused: int = 0
+    messages: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        return (
+            f"{self.created} created, {self.duplicates} duplicates skipped"
+            + (f", {self.prompts_created} new prompts" if self.prompts_created else "")
+        )
+
+
+def text_hash(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def comparison_hash(prompt: str, completions: Iterable[str]) -> str:
+    # \x1f (unit separator) cannot be confused with text inside a completion boundary.
+    return text_hash("\x1f".join([prompt, *completions]))
+
+
+@dataclass(frozen=True)
+class _Row:
+    line: int
+    data: dict
+
+
+def _rows(name: str, stream: io.TextIOBase, errors: list[str]) -> Iterator[_Row]:
+    suffix = Path(name).suffix.lower()
+    if suffix == ".csv":
+        reader = csv.DictReader(stream)
+        for row in reader:
+            yield _Row(reader.line_num, dict(row))
+        return
+    if suffix not in (".jsonl", ".json", ".ndjson"):
+        errors.append(f"{name}: unsupported file type {suffix or '(none)'}; use .jsonl or .csv")
+        return
+    for number, line in enumerate(stream, start=1):
+        if not line.strip():
+            continue
+        try:
+            data = json.loads(line)
+        except json.JSONDecodeError as exc:
+            errors.append(f"{name}, line {number}: not valid JSON ({exc.msg})")
+            continue
+        if not isinstance(data, dict):
+            errors.append(f"{name}, line {number}: expected a JSON object")
+            continue
+        yield _Row(number, data)
+
+
+def _text_field(name: str, row: _Row, key: str, errors: list[str], label: str | None = None):
+    value = row.data.get(key)
+    where = f"{name}, line {row.line}, field '{label or key}'"
+    if value is None:
+        errors.append(f"{where}: missing")
+    elif not isinstance(value, str):
+        errors.append(f"{where}: expected text, got {type(value).__name__}")
+    elif not value.strip():
+        errors.append(f"{where}: empty")
+    elif len(value) > MAX_TEXT_CHARS:
+        errors.append(f"{where}: longer than {MAX_TEXT_CHARS} characters")
+    else:
+        return value
+    return None
+
+
+def _metadata(name: str, row: _Row, errors: list[str], extra_keys: Iterable[str] = ()) -> dict:
+    metadata = row.data.get("metadata", {})
+    if not isinstance(metadata, dict):
+        errors.append(f"{name}, line {row.line}, field 'metadata': expected an object")
+        return {}
+    # CSV: every column besides the known ones is kept as metadata.
+    return {**{k: row.data[k] for k in extra_keys if row.data.get(k) not in (None, "")}, **metadata}
+
+
+def _open(path_or_file, name: str | None):
+    if hasattr(path_or_file, "read"):
+        raw = path_or_file.read()
+        text = raw.decode("utf-8-sig") if isinstance(raw, bytes) else raw
+        return io.StringIO(text, newline=""), name or getattr(path_or_file, "name", "upload")
+    path = Path(path_or_file)
+    return path.open(encoding="utf-8-sig", newline=""), name or path.name
+
+
+def prompts_import(*, project: Project, source, name: str | None = None) -> ImportResult:
+    """Import prompts from JSONL ({"prompt": …, "metadata": {…}}) or CSV (a ``prompt`` column).
+
+    ``source`` is a path or a file object. Atomic: raises ImportValidationError naming file,
+    line and field, and writes nothing, if any row is bad. Prompts already in the project (or
+    repeated in the file) are skipped and counted.
+    """
+    errors: list[str] = []
+    stream, name = _open(source, name)
+    parsed: list[tuple[str, dict]] = []
+    try:
+        for row in _rows(name, stream, errors):
+            text = _text_field(name, row, "prompt", errors)
+            extra = [k for k in row.data if k not in ("prompt", "metadata")]
+            metadata = _metadata(name, row, errors, extra if name.lower().endswith(".csv") else ())
+            if text is not None:
+                parsed.append((text, metadata))
+    except (UnicodeDecodeError, csv.Error) as exc:
+        errors.append(f"{name}: cannot be read ({exc})")
+    finally:
+        stream.close()
+    if not parsed and not errors:
+        errors.append(f"{name}: no rows")
+    if errors:
+        raise ImportValidationError(errors)
+
+    result = ImportResult()
+    with transaction.atomic():
+        existing = set(
+            Prompt.objects.filter(
+                project=project, text_hash__in=[text_hash(t) for t, _ in parsed]
+            ).values_list("text_hash", flat=True)
+        )
+        new = []
+        for text, metadata in parsed:
+            digest = text_hash(text)
+            if digest in existing:
+                result.duplicates += 1
+                continue
+            existing.add(digest)
+            new.append(Prompt(project=project, text=text, text_hash=digest, metadata=metadata))
+        Prompt.objects.bulk_create(new, batch_size=1000)
+        result.created = len(new)
+    return result
+
+
+@dataclass(frozen=True)
+class NewTask:
+    prompt: str
+    completions: list[str]
+    priority: int = 0
+    metadata: dict = field(default_factory=dict)
+
+
+def tasks_create(
+    *, project: Project, tasks: list[NewTask], policy_version: PolicyVersion | None = None
+) -> ImportResult:
+    """Create open four-way tasks (and their prompts, reused when already present).
+
+    Preconditions: each NewTask has exactly four completions. Tasks whose prompt and completions
+    repeat an existing task of the project are skipped and counted. One transaction.
+    """
+    result = ImportResult()
+    with transaction.atomic():
+        hashes = [comparison_hash(t.prompt, t.completions) for t in tasks]
+        seen = set(
+            ComparisonTask.objects.filter(project=project, content_hash__in=hashes).values_list(
+                "content_hash", flat=True
+            )
+        )
+        wanted: list[tuple[NewTask, str]] = []
+        for task, digest in zip(tasks, hashes, strict=True):
+            if len(task.completions) != COMPLETIONS_PER_TASK:
+                raise ValueError(f"a task needs exactly four completions, got {len(task.completions)}")
+            if digest in seen:
+                result.duplicates += 1
+                continue
+            seen.add(digest)
+            wanted.append((task, digest))
+        if not wanted:
+            return result
+
+        prompt_hashes = {text_hash(t.prompt): t for t, _ in wanted}
+        prompts = dict(
+            Prompt.objects.filter(project=project, text_hash__in=prompt_hashes).values_list(
+                "text_hash", "pk"
+            )
+        )
+        result.prompts_reused = len(prompts)
+        new_prompts = [
+            Prompt(project=project, text=t.prompt, text_hash=h, metadata=t.metadata)
+            for h, t in prompt_hashes.items()
+            if h not in prompts
+        ]
+        for prompt in Prompt.objects.bulk_create(new_prompts, batch_size=1000):
+            prompts[prompt.text_hash] = prompt.pk
+        result.prompts_created = len(new_prompts)
+
+        created = ComparisonTask.objects.bulk_create(
+            [
+                ComparisonTask(
+                    project=project,
+                    prompt_id=prompts[text_hash(t.prompt)],
+                    policy_version=policy_version,
+                    generation=policy_version.number if policy_version else 0,
+                    priority=t.priority,
+                    annotations_wanted=project.annotations_per_task,
+                    content_hash=digest,
+                    status=ComparisonTask.Status.DRAFT,
+                )
+                for t, digest in wanted
+            ],
+            batch_size=1000,
+        )
+        Completion.objects.bulk_create(
+            [
+                Completion(task_id=task.pk, position=position, text=text)
+                for task, (new, _) in zip(created, wanted, strict=True)
+                for position, text in enumerate(new.completions)
+            ],
+            batch_size=4000,
+        )
+        ComparisonTask.objects.filter(pk__in=[t.pk for t in created]).update(
+            status=ComparisonTask.Status.OPEN
+        )
+        result.created = len(created)
+    return result
+
+
+def comparisons_import(*, project: Project, source, name: str | None = None) -> ImportResult:
+    """Import pre-sampled comparisons: JSONL rows {"prompt", "completions": [four texts]}.
+
+    Optional fields: "priority" (integer), "metadata" (object). Atomic, like prompts_import.
+    """
+    errors: list[str] = []
+    stream, name = _open(source, name)
+    parsed: list[NewTask] = []
+    try:
+        if not name.lower().endswith((".jsonl", ".json", ".ndjson")):
+            errors.append(f"{name}: comparisons are imported from JSONL (.jsonl)")
+        else:
+            for row in _rows(name, stream, errors):
+                prompt = _text_field(name, row, "prompt", errors)
+                completions = row.data.get("completions")
+                where = f"{name}, line {row.line}, field 'completions'"
+                texts = None
+                if not isinstance(completions, list):
+                    errors.append(f"{where}: expected a list of four texts")
+                elif len(completions) != COMPLETIONS_PER_TASK:
+                    errors.append(f"{where}: expected exactly four completions, got {len(completions)}")
+                else:
+                    texts = [
+                        _text_field(
+                            name, _Row(row.line, {"c": c}), "c", errors, label=f"completions[{i}]"
+                        )
+                        for i, c in enumerate(completions)
+                    ]
+                priority = row.data.get("priority", 0)
+                if not isinstance(priority, int) or isinstance(priority, bool):
+                    errors.append(f"{name}, line {row.line}, field 'priority': expected an integer")
+                    priority = 0
+                metadata = _metadata(name, row, errors)
+                if prompt is not None and texts is not None and None not in texts:
+                    parsed.append(NewTask(prompt, texts, priority, metadata))
+    except UnicodeDecodeError as exc:
+        errors.append(f"{name}: cannot be read ({exc})")
+    finally:
+        stream.close()
+    if not parsed and not errors:
+        errors.append(f"{name}: no rows")
+    if errors:
+        raise ImportValidationError(errors)
+    return tasks_create(project=project, tasks=parsed)

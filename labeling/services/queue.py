@@ -1,0 +1,268 @@
+"""Handing out tasks and recording decisions.
+
+Concurrency: on PostgreSQL the hand-out locks candidate task rows with
+``SELECT … FOR UPDATE SKIP LOCKED`` so concurrent annotators pass over each other's candidates,
+then re-counts the task's live leases in a fresh statement (READ COMMITTED) before leasing, so a
+lease committed between the candidate query and the lock is never ignored. On SQLite every write
+transaction starts with ``BEGIN IMMEDIATE`` (settings), which serializes hand-outs outright.
+The unique (task, annotator) constraints on Assignment and Choice are the last line of defence.
+"""
+
+import random
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.db import IntegrityError, transaction
+from django.db.models import Count, Exists, F, OuterRef, Q, Subquery
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from labeling.models import (
+    COMPLETIONS_PER_TASK,
+    Assignment,
+    Choice,
+    ComparisonTask,
+    Completion,
+    Project,
+)
+
+# The page shows one task and holds the next one ready, so the swap after a choice is instant.
+PENDING_PER_ANNOTATOR = 2
+# Longest decision time we record; anything longer is a tab left open, not a decision.
+MAX_DECISION_MS = 3_600_000
+_HANDOUT_ATTEMPTS = 4
+
+
+class LabelingError(Exception):
+    """A labeling action that cannot be carried out (stale form, expired or foreign lease)."""
+
+
+def _live(now):
+    """Assignments that hold a slot: decided, or leased and not yet expired."""
+    return Q(state=Assignment.State.DONE) | Q(state=Assignment.State.LEASED, expires_at__gt=now)
+
+
+def _busy_subquery(now):
+    return Subquery(
+        Assignment.objects.filter(_live(now), task=OuterRef("pk"))
+        .order_by()
+        .values("task")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+
+
+def _lease_new(*, project: Project, annotator, now, count: int) -> list[Assignment]:
+    """Lease up to ``count`` new tasks to the annotator. Caller holds a transaction."""
+    seen = Assignment.objects.filter(task=OuterRef("pk"), annotator=annotator)
+    candidates = (
+        ComparisonTask.objects.filter(project=project, status=ComparisonTask.Status.OPEN)
+        .filter(~Exists(seen))
+        .alias(busy=Coalesce(_busy_subquery(now), 0))
+        .filter(busy__lt=F("annotations_wanted"))
+        .order_by("-generation", "-priority", "created_at", "id")
+        .select_for_update(skip_locked=True, of=("self",))
+        .values_list("pk", "annotations_wanted")
+    )
+    leased: list[Assignment] = []
+    for _ in range(_HANDOUT_ATTEMPTS):
+        wanted = count - len(leased)
+        rows = list(candidates[:wanted])
+        if not rows:
+            break
+        # Fresh count after the lock: another transaction may have committed a lease for
+        # one of these rows after our candidate query's snapshot.
+        live = dict(
+            Assignment.objects.filter(_live(now), task_id__in=[pk for pk, _ in rows])
+            .order_by()
+            .values("task")
+            .annotate(n=Count("pk"))
+            .values_list("task", "n")
+        )
+        free = [pk for pk, want in rows if live.get(pk, 0) < want]
+        new = [
+            Assignment(
+                task_id=pk,
+                annotator=annotator,
+                project=project,
+                display_order=random.sample(range(COMPLETIONS_PER_TASK), COMPLETIONS_PER_TASK),
+                leased_at=now + timedelta(microseconds=i),
+                expires_at=now + timedelta(seconds=project.lease_seconds),
+            )
+            for i, pk in enumerate(free)
+        ]
+        leased.extend(Assignment.objects.bulk_create(new))
+        if len(leased) >= count or len(rows) < wanted:
+            break
+    return leased
+
+
+def _renew_or_drop_expired(*, project: Project, expired: list[Assignment], now) -> list[Assignment]:
+    """An annotator's own expired lease comes back to them if nobody else filled the task."""
+    kept = []
+    for assignment in expired:
+        task = ComparisonTask.objects.select_for_update().get(pk=assignment.task_id)
+        others = (
+            Assignment.objects.filter(_live(now), task_id=task.pk)
+            .exclude(pk=assignment.pk)
+            .count()
+        )
+        if task.status == ComparisonTask.Status.OPEN and others < task.annotations_wanted:
+            assignment.expires_at = now + timedelta(seconds=project.lease_seconds)
+            assignment.save(update_fields=["expires_at"])
+            kept.append(assignment)
+        else:
+            assignment.delete()
+    return kept
+
+
+def assignments_pending_for_annotator(*, project: Project, annotator) -> list[Assignment]:
+    """The annotator's current task and the one after it, leasing new ones as needed.
+
+    Side effects: may lease up to PENDING_PER_ANNOTATOR tasks, renew the annotator's own expired
+    leases, and drop leases whose task was filled meanwhile. Returned in display order.
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        pending = list(
+            Assignment.objects.filter(
+                project=project, annotator=annotator, state=Assignment.State.LEASED
+            ).order_by("leased_at", "id")
+        )
+        expired = [a for a in pending if a.expires_at <= now]
+        if expired:
+            renewed = _renew_or_drop_expired(project=project, expired=expired, now=now)
+            pending = [a for a in pending if a.expires_at > now or a in renewed]
+        missing = PENDING_PER_ANNOTATOR - len(pending)
+        if missing > 0:
+            pending += _lease_new(project=project, annotator=annotator, now=now, count=missing)
+    return pending
+
+
+def _leased_assignment(*, assignment_id: int, annotator, project: Project) -> Assignment:
+    try:
+        return (
+            Assignment.objects.select_for_update()
+            .select_related("task")
+            .get(pk=assignment_id, annotator=annotator, project=project)
+        )
+    except Assignment.DoesNotExist:
+        raise LabelingError("This task is not assigned to you.") from None
+
+
+def _clamp_decision_ms(decision_ms: int | None, assignment: Assignment, now) -> int:
+    if decision_ms is None or decision_ms < 0:
+        # No client timer (plain form post): time since the lease began is the best we know.
+        decision_ms = int((now - assignment.leased_at).total_seconds() * 1000)
+    return max(0, min(decision_ms, MAX_DECISION_MS))
+
+
+def _complete_if_full(task_id: int) -> None:
+    done = Assignment.objects.filter(task_id=OuterRef("pk"), state=Assignment.State.DONE)
+    done_count = Subquery(
+        done.order_by().values("task").annotate(n=Count("pk")).values("n")
+    )
+    ComparisonTask.objects.filter(
+        pk=task_id, status=ComparisonTask.Status.OPEN
+    ).alias(done=Coalesce(done_count, 0)).filter(done__gte=F("annotations_wanted")).update(
+        status=ComparisonTask.Status.COMPLETE
+    )
+
+
+def comparison_record(
+    *,
+    project: Project,
+    annotator,
+    assignment_id: int,
+    kind: str,
+    position: int | None = None,
+    decision_ms: int | None = None,
+    comment: str = "",
+) -> Choice:
+    """Record the annotator's decision on a leased task: best-of-four, skip or flag.
+
+    Preconditions: the assignment is the annotator's and still undecided. A lease that expired
+    is still honoured (the person's work is not thrown away). Side effects: creates the Choice,
+    marks the assignment done (best, flag) or skipped, completes the task when it has all the
+    annotations it wants.
+    """
+    if kind not in Choice.Kind.values:
+        raise LabelingError(f"Unknown decision {kind!r}.")
+    if kind == Choice.Kind.BEST and (position is None or not 0 <= position < COMPLETIONS_PER_TASK):
+        raise LabelingError("Pick one of the four completions.")
+    now = timezone.now()
+    with transaction.atomic():
+        assignment = _leased_assignment(
+            assignment_id=assignment_id, annotator=annotator, project=project
+        )
+        if assignment.state != Assignment.State.LEASED:
+            raise LabelingError("You already decided on this task.")
+        completion_id = None
+        if kind == Choice.Kind.BEST:
+            completion_id = (
+                Completion.objects.filter(task_id=assignment.task_id, position=position)
+                .values_list("pk", flat=True)
+                .get()
+            )
+        try:
+            with transaction.atomic():
+                choice = Choice.objects.create(
+                    task_id=assignment.task_id,
+                    annotator=annotator,
+                    project=project,
+                    kind=kind,
+                    completion_id=completion_id,
+                    display_order=assignment.display_order,
+                    decision_ms=_clamp_decision_ms(decision_ms, assignment, now),
+                    comment=comment.strip()[:2000],
+                )
+        except IntegrityError:
+            raise LabelingError("You already decided on this task.") from None
+        assignment.state = (
+            Assignment.State.SKIPPED if kind == Choice.Kind.SKIP else Assignment.State.DONE
+        )
+        assignment.save(update_fields=["state"])
+        if assignment.state == Assignment.State.DONE:
+            _complete_if_full(assignment.task_id)
+    return choice
+
+
+def choice_last_undoable(*, project: Project, annotator) -> Choice | None:
+    """The annotator's latest decision in the project, if its lease still runs."""
+    choice = (
+        Choice.objects.filter(project=project, annotator=annotator)
+        .order_by("-created_at", "-id")
+        .first()
+    )
+    if choice is None:
+        return None
+    lease_ends = Assignment.objects.filter(task_id=choice.task_id, annotator=annotator).values_list(
+        "expires_at", flat=True
+    )
+    ends = lease_ends.first()
+    return choice if ends is not None and ends > timezone.now() else None
+
+
+@dataclass(frozen=True)
+class UndoResult:
+    task_id: int
+
+
+def choice_undo(*, project: Project, annotator) -> UndoResult:
+    """Take back the annotator's last decision while its lease runs; the task is shown again.
+
+    Side effects: deletes the Choice, returns the assignment to 'leased' (it keeps its place at
+    the head of the annotator's queue), and reopens the task if it had been completed.
+    """
+    with transaction.atomic():
+        choice = choice_last_undoable(project=project, annotator=annotator)
+        if choice is None:
+            raise LabelingError("There is nothing to undo (or its lease has run out).")
+        Assignment.objects.filter(task_id=choice.task_id, annotator=annotator).update(
+            state=Assignment.State.LEASED
+        )
+        choice.delete()
+        ComparisonTask.objects.filter(
+            pk=choice.task_id, status=ComparisonTask.Status.COMPLETE
+        ).update(status=ComparisonTask.Status.OPEN)
+    return UndoResult(task_id=choice.task_id)

@@ -1,0 +1,102 @@
+"""htmx views: validate, one service or selector call, render (full page or partial)."""
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from labeling import selectors, services
+from labeling.forms import DecisionForm, ImportForm
+
+LABELER = "labeling/label.html#labeler"
+
+
+def _project(request, slug):
+    project = selectors.project_for_labeling(user=request.user, slug=slug)
+    if project is None:
+        raise PermissionDenied("You are not an annotator on this project.")
+    return project
+
+
+def _render_state(request, project, error=None):
+    state = services.labeling_state_for_annotator(project=project, annotator=request.user)
+    template = LABELER if request.htmx else "labeling/label.html"
+    return render(request, template, {"state": state, "project": project, "error": error})
+
+
+def _after_post(request, project, error=None):
+    if request.htmx:
+        return _render_state(request, project, error)
+    # Post/redirect/get for plain forms, so a reload never posts twice.
+    if error:
+        messages.error(request, error)
+    return redirect("labeling:label", slug=project.slug)
+
+
+@require_GET
+def project_list(request):
+    projects = selectors.projects_with_open_counts(user=request.user)
+    return render(request, "labeling/project_list.html", {"projects": projects})
+
+
+@require_GET
+def label(request, slug):
+    return _render_state(request, _project(request, slug))
+
+
+@require_POST
+def decide(request, slug):
+    project = _project(request, slug)
+    form = DecisionForm(request.POST)
+    if not form.is_valid():
+        return _after_post(request, project, error=" ".join(form.errors.get("__all__", []))
+                           or "That decision could not be read; please try again.")
+    data = form.cleaned_data
+    try:
+        services.comparison_record(
+            project=project,
+            annotator=request.user,
+            assignment_id=data["assignment"],
+            kind=data["action"],
+            position=data["position"],
+            decision_ms=data["decision_ms"],
+            comment=data["comment"],
+        )
+    except services.LabelingError as exc:
+        return _after_post(request, project, error=str(exc))
+    return _after_post(request, project)
+
+
+@require_POST
+def undo(request, slug):
+    project = _project(request, slug)
+    try:
+        services.choice_undo(project=project, annotator=request.user)
+    except services.LabelingError as exc:
+        return _after_post(request, project, error=str(exc))
+    return _after_post(request, project)
+
+
+@require_http_methods(["GET", "POST"])
+def import_data(request, slug):
+    if not request.user.is_staff:
+        raise PermissionDenied("Only staff can import.")
+    project = _project(request, slug)
+    form = ImportForm(request.POST or None, request.FILES or None)
+    result = errors = None
+    if request.method == "POST" and form.is_valid():
+        upload = form.cleaned_data["file"]
+        service = (
+            services.prompts_import
+            if form.cleaned_data["kind"] == "prompts"
+            else services.comparisons_import
+        )
+        try:
+            result = service(project=project, source=upload, name=upload.name)
+        except services.ImportValidationError as exc:
+            errors = exc.errors
+    return render(
+        request,
+        "labeling/import.html",
+        {"project": project, "form": form, "result": result, "errors": errors},
+    )
