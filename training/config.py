@@ -1,0 +1,66 @@
+"""Hyperparameters for sampling, reward rounds and policy rounds.
+
+Defaults follow Ziegler et al. 2019 (see /work/shared/REFERENCE.md) except where a comment says
+why the small offline starter needs otherwise.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+
+@dataclass
+class SampleConfig:
+    temperature: float = 0.7  # softmax temperature; the paper samples at 0.7
+    top_p: float = 1.0  # nucleus mass kept; 1.0 = plain sampling
+    max_new_tokens: int = 24  # completion length cap in tokens (paper: 24 for stylistic tasks)
+    stop: str | None = "."  # cut each completion after the first occurrence (kept); None = no stop string
+    seed: int = 0  # makes a sampling call reproducible on the same hardware
+    batch_size: int = 64  # prompts per generate() call (each expands to n_completions rows)
+    n_completions: int = 4  # completions per prompt; four-way choices need 4
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class RewardConfig:
+    lr: float = 5e-5  # Adam peak learning rate, decayed linearly to 0 (paper code: 5e-5 at batch 32)
+    batch_size: int = 8  # four-way choices per step (x4 completions per forward pass)
+    epochs: int = 1  # passes over the training choices; the paper makes one
+    heldout_fraction: float = 0.2  # share of choices kept out of training to measure agreement
+    seed: int = 0  # fixes split, head init and batch order
+    n_norm_samples: int = 256  # completions from the initial policy used to fit gain and bias
+    norm_prompts: list[str] | None = None  # prompts for those samples; None = the choices' prompts
+    init_from: str | None = None  # sequence-classification model id/folder; None = policy + fresh head
+    adam_eps: float = 1e-5  # Adam epsilon (paper value)
+    max_length: int = 128  # tokens of prompt+completion scored; longer inputs keep their end
+    sample: SampleConfig | None = None  # how normalization samples are drawn; None = SampleConfig()
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class PolicyConfig:
+    lr: float = 1e-5  # Adam learning rate for the policy (paper, 124M model)
+    beta: float = 0.15  # initial KL coefficient (paper code)
+    kl_target: float | None = None  # nats per completion; None = fixed beta (paper: 6-10 for style)
+    horizon: int = 10_000  # episodes over which adaptive beta moves by at most +-20% (paper)
+    steps: int = 20  # optimizer steps in this round
+    batch_size: int = 32  # completions per step (= prompts per step x num_generations)
+    num_generations: int = 4  # completions per prompt for the leave-one-out baseline
+    num_iterations: int = 1  # optimization epochs per generated batch (PPO-style reuse)
+    epsilon: float = 0.2  # ratio clip for the surrogate objective
+    temperature: float = 0.7  # sampling temperature during the round
+    top_p: float = 1.0  # nucleus mass kept during the round
+    max_new_tokens: int = 24  # completion cap in tokens
+    stop: str | None = "."  # the reward sees completions cut after this string, as sampling does
+    seed: int = 0  # fixes prompt order, sampling and adapter init
+    use_lora: bool = False  # train LoRA adapters (merged on save) instead of every weight
+    lora_r: int = 16  # adapter rank
+    lora_alpha: int = 32  # adapter scaling numerator
+    normalize_advantages: bool = False  # False keeps the reward scale the KL target was set against
+
+    def to_dict(self) -> dict:
+        return asdict(self)

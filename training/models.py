@@ -1,0 +1,73 @@
+"""Loading policies, reward models and tokenizers from a hub id or a local folder.
+
+Every loader fails at once with a ValueError naming the id, so a misspelt id or a hub id on an
+offline worker is reported as such instead of as a deep stack trace from `transformers`.
+"""
+
+from __future__ import annotations
+
+import torch
+from transformers import (
+    AutoModelForCausalLM,
+    AutoModelForSequenceClassification,
+    AutoTokenizer,
+    PreTrainedTokenizerBase,
+)
+
+
+def pick_device() -> torch.device:
+    return torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu")
+
+
+def pick_dtype(device: torch.device) -> torch.dtype:
+    # bf16 halves memory and is the native fast path on recent GPUs; CPUs stay fp32 for accuracy.
+    if device.type == "cuda" and torch.cuda.is_bf16_supported():
+        return torch.bfloat16
+    return torch.float32
+
+
+def _load(kind: str, loader, model_id: str, **kwargs):
+    try:
+        return loader(model_id, **kwargs)
+    except (OSError, ValueError, KeyError) as exc:
+        raise ValueError(f"cannot load {kind} {model_id!r}: {exc}") from exc
+
+
+def load_tokenizer(model_id: str, *, padding_side: str = "left") -> PreTrainedTokenizerBase:
+    tok = _load("tokenizer", AutoTokenizer.from_pretrained, model_id)
+    # GPT-2 style tokenizers ship without a pad token; reusing EOS is safe because attention
+    # masks (not the pad id) decide what the model sees.
+    if tok.pad_token is None:
+        if tok.eos_token is None:
+            raise ValueError(f"tokenizer {model_id!r} has neither a pad nor an EOS token")
+        tok.pad_token = tok.eos_token
+    tok.padding_side = padding_side
+    return tok
+
+
+def load_policy(model_id: str, *, device: torch.device | None = None, dtype: torch.dtype | None = None):
+    device = device or pick_device()
+    model = _load("policy", AutoModelForCausalLM.from_pretrained, model_id, dtype=dtype or pick_dtype(device))
+    return model.to(device)
+
+
+def load_reward_backbone(model_id: str, *, pad_token_id: int, device: torch.device | None = None,
+                         dtype: torch.dtype | None = None):
+    """A sequence-classification model with one output; from a policy folder the head is fresh.
+
+    pad_token_id must be set on the config: GPT-2 style models locate the last real token of each
+    row through it, and without it they read the score at the final (possibly padded) position.
+    """
+    device = device or pick_device()
+    model = _load(
+        "reward model", AutoModelForSequenceClassification.from_pretrained, model_id,
+        num_labels=1, dtype=dtype or pick_dtype(device),
+    )
+    model.config.pad_token_id = pad_token_id
+    return model.to(device)
+
+
+def check_same_tokenizer(a: PreTrainedTokenizerBase, b: PreTrainedTokenizerBase, a_name: str, b_name: str) -> None:
+    """The reward model scores the policy's text re-tokenized; different vocabularies are a mistake."""
+    if a.get_vocab() != b.get_vocab():
+        raise ValueError(f"tokenizer of {a_name!r} does not match tokenizer of {b_name!r}")

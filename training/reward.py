@@ -1,0 +1,220 @@
+"""Reward rounds: learn r(x, y) from best-of-four choices, then normalize it on samples from rho."""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from training.artifacts import atomic_output_dir
+from training.config import RewardConfig, SampleConfig
+from training.data import FourWayChoice, data_hash, validate_choices
+from training.models import check_same_tokenizer, load_policy, load_reward_backbone, load_tokenizer, pick_device
+from training.sampling import prompt_text, sample_with_model
+
+META_FILE = "quartet_reward.json"
+Progress = Callable[[int, int, dict], None]
+
+
+@dataclass
+class RewardResult:
+    path: str
+    metrics: dict
+    gain: float
+    bias: float
+    data_hash: str
+
+
+def four_way_loss(scores: torch.Tensor, best: torch.Tensor) -> torch.Tensor:
+    """Softmax cross-entropy over the four scores of each choice against the chosen index.
+
+    scores: (n_choices, 4) raw rewards r(x, y_i); best: (n_choices,) indices in 0..3.
+    """
+    if scores.dim() != 2 or scores.size(1) != 4:
+        raise ValueError(f"scores must have shape (n, 4), got {tuple(scores.shape)}")
+    return F.cross_entropy(scores, best)
+
+
+def score_texts(model, tok, prompts: list[str], completions: list[str], max_length: int) -> torch.Tensor:
+    """Raw scalar reward for each (prompt, completion) pair, in one forward pass.
+
+    Right padding keeps GPT-2's absolute positions identical to an unpadded pass, and the model
+    reads its score at the last token that is not `config.pad_token_id`, i.e. the last real one.
+    """
+    tok.padding_side = "right"
+    tok.truncation_side = "left"  # the end of the completion is what is being judged
+    texts = [prompt_text(tok, p) + c for p, c in zip(prompts, completions)]
+    enc = tok(texts, return_tensors="pt", padding=True, truncation=True, max_length=max_length,
+              add_special_tokens=True).to(next(model.parameters()).device)
+    return model(**enc).logits[:, 0].float()
+
+
+def _score_choices(model, tok, batch: list[FourWayChoice], max_length: int) -> torch.Tensor:
+    prompts = [c.prompt for c in batch for _ in range(4)]
+    completions = [y for c in batch for y in c.completions]
+    return score_texts(model, tok, prompts, completions, max_length).view(len(batch), 4)
+
+
+@torch.no_grad()
+def _evaluate(model, tok, choices: list[FourWayChoice], cfg: RewardConfig) -> dict:
+    if not choices:
+        return {"heldout_loss": None, "heldout_agreement": None}
+    model.eval()
+    losses, hits = [], 0
+    for i in range(0, len(choices), cfg.batch_size):
+        batch = choices[i:i + cfg.batch_size]
+        scores = _score_choices(model, tok, batch, cfg.max_length)
+        best = torch.tensor([c.best for c in batch], device=scores.device)
+        losses.append(F.cross_entropy(scores, best, reduction="sum").item())
+        hits += (scores.argmax(dim=1) == best).sum().item()
+    return {"heldout_loss": sum(losses) / len(choices), "heldout_agreement": hits / len(choices)}
+
+
+@torch.no_grad()
+def _raw_scores(model, tok, prompts: list[str], completions: list[str], max_length: int, batch: int = 64) -> list[float]:
+    model.eval()
+    out: list[float] = []
+    for i in range(0, len(prompts), batch):
+        out.extend(score_texts(model, tok, prompts[i:i + batch], completions[i:i + batch], max_length).tolist())
+    return out
+
+
+def _check_inputs(choices, cfg: RewardConfig, policy_path: str, reference_path: str, out_dir: str):
+    choices = validate_choices(choices)
+    if not 0.0 <= cfg.heldout_fraction < 1.0:
+        raise ValueError(f"heldout_fraction must be in [0, 1), got {cfg.heldout_fraction}")
+    if cfg.epochs < 1 or cfg.batch_size < 1 or cfg.n_norm_samples < 2:
+        raise ValueError("epochs and batch_size must be >= 1 and n_norm_samples >= 2")
+    if Path(out_dir).exists():
+        raise ValueError(f"output folder {out_dir!r} already exists")
+    tok = load_tokenizer(policy_path)
+    check_same_tokenizer(tok, load_tokenizer(reference_path), policy_path, reference_path)
+    if cfg.init_from:
+        check_same_tokenizer(tok, load_tokenizer(cfg.init_from), policy_path, cfg.init_from)
+    return choices, tok
+
+
+def train_reward_model(choices, *, policy_path: str, reference_path: str, out_dir: str,
+                       cfg: RewardConfig | None = None, progress: Progress | None = None) -> RewardResult:
+    """Train a reward model on four-way choices and save it, normalized on rho, to `out_dir`.
+
+    The model starts from `cfg.init_from` or else from `policy_path` with a fresh scalar head.
+    Gain and bias are fitted on `cfg.n_norm_samples` completions sampled from `reference_path`
+    (the project's initial policy rho) so that rewards there have mean 0 and std 1.
+    Raises ValueError before any training, writing nothing, when inputs are invalid.
+    """
+    cfg = cfg or RewardConfig()
+    choices, tok = _check_inputs(choices, cfg, policy_path, reference_path, out_dir)
+    device = pick_device()
+    torch.manual_seed(cfg.seed)
+    rng = random.Random(cfg.seed)
+    order = list(range(len(choices)))
+    rng.shuffle(order)
+    n_heldout = int(round(len(choices) * cfg.heldout_fraction))
+    n_heldout = min(n_heldout, len(choices) - 1)
+    heldout = [choices[i] for i in order[:n_heldout]]
+    train = [choices[i] for i in order[n_heldout:]]
+
+    init = cfg.init_from or policy_path
+    model = load_reward_backbone(init, pad_token_id=tok.pad_token_id, device=device)
+    steps_per_epoch = math.ceil(len(train) / cfg.batch_size)
+    total_steps = steps_per_epoch * cfg.epochs
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, eps=cfg.adam_eps)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: max(0.0, 1.0 - s / total_steps))
+    n_norm_prompts = math.ceil(cfg.n_norm_samples / 4)
+    work_total = total_steps + n_norm_prompts
+    bar = tqdm(total=work_total, desc="reward round", disable=progress is not None)
+    step, losses = 0, []
+    for epoch in range(cfg.epochs):
+        model.train()
+        rng.shuffle(train)
+        for i in range(0, len(train), cfg.batch_size):
+            batch = train[i:i + cfg.batch_size]
+            scores = _score_choices(model, tok, batch, cfg.max_length)
+            loss = four_way_loss(scores, torch.tensor([c.best for c in batch], device=scores.device))
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            step += 1
+            losses.append(loss.item())
+            bar.update(1)
+            bar.set_postfix(loss=f"{loss.item():.3f}")
+            if progress is not None:
+                progress(step, work_total, {"phase": "train", "loss": loss.item()})
+    metrics = {"train_loss": sum(losses[-steps_per_epoch:]) / min(len(losses), steps_per_epoch),
+               **_evaluate(model, tok, heldout, cfg), "n_train": len(train), "n_heldout": len(heldout),
+               "steps": total_steps}
+
+    def norm_progress(done: int, _total: int, info: dict) -> None:
+        bar.update(step + done - bar.n)
+        if progress is not None:
+            progress(step + done, work_total, info)
+
+    gain, bias, norm = _normalize(model, tok, choices, reference_path, cfg, device, norm_progress)
+    bar.close()
+    metrics.update(norm)
+    digest = data_hash(choices)
+    with atomic_output_dir(out_dir) as tmp:
+        model.save_pretrained(tmp, safe_serialization=True)
+        tok.save_pretrained(tmp)
+        meta = {"gain": gain, "bias": bias, "metrics": metrics, "data_hash": digest, "n_choices": len(choices),
+                "init_from": init, "policy_path": policy_path, "reference_path": reference_path,
+                "max_length": cfg.max_length, "config": cfg.to_dict()}
+        (tmp / META_FILE).write_text(json.dumps(meta, indent=2, default=str))
+    return RewardResult(path=str(out_dir), metrics=metrics, gain=gain, bias=bias, data_hash=digest)
+
+
+def _normalize(model, tok, choices, reference_path: str, cfg: RewardConfig, device, progress) -> tuple[float, float, dict]:
+    prompts = cfg.norm_prompts or sorted({c.prompt for c in choices})
+    n_prompts = math.ceil(cfg.n_norm_samples / 4)
+    rng = random.Random(cfg.seed + 1)
+    picked = [prompts[i % len(prompts)] for i in range(n_prompts)]
+    rng.shuffle(picked)
+    sample_cfg = cfg.sample or SampleConfig()
+    sample_cfg = SampleConfig(**{**sample_cfg.to_dict(), "seed": cfg.seed, "n_completions": 4})
+    rho = load_policy(reference_path, device=device)
+    rows = sample_with_model(rho, load_tokenizer(reference_path), picked, sample_cfg,
+                             lambda done, total, m: progress(done, total, {"phase": "normalize"}))
+    del rho
+    flat_prompts = [p for p, row in zip(picked, rows) for _ in row]
+    flat_texts = [s.text for row in rows for s in row]
+    raw = torch.tensor(_raw_scores(model, tok, flat_prompts, flat_texts, cfg.max_length)[: cfg.n_norm_samples])
+    mu, sigma = raw.mean().item(), raw.std().item()
+    sigma = max(sigma, 1e-6)  # a constant reward model would otherwise divide by zero
+    return 1.0 / sigma, -mu / sigma, {"norm_raw_mean": mu, "norm_raw_std": sigma, "n_norm_samples": len(raw)}
+
+
+class RewardScorer:
+    """Normalized reward r(x, y) = gain * raw(x, y) + bias, callable on lists of strings."""
+
+    def __init__(self, path: str, device: torch.device | None = None, batch_size: int = 64):
+        meta_path = Path(path) / META_FILE
+        if not meta_path.is_file():
+            raise ValueError(f"{path!r} is not a Quartet reward model (no {META_FILE})")
+        self.meta = json.loads(meta_path.read_text())
+        self.gain, self.bias = float(self.meta["gain"]), float(self.meta["bias"])
+        self.max_length = int(self.meta.get("max_length", 128))
+        self.tokenizer = load_tokenizer(path)
+        self.model = load_reward_backbone(path, pad_token_id=self.tokenizer.pad_token_id, device=device)
+        self.model.eval()
+        self.batch_size = batch_size
+
+    def raw(self, prompts: list[str], completions: list[str]) -> list[float]:
+        return _raw_scores(self.model, self.tokenizer, prompts, completions, self.max_length, self.batch_size)
+
+    def __call__(self, prompts: list[str], completions: list[str]) -> list[float]:
+        if len(prompts) != len(completions):
+            raise ValueError("prompts and completions must have the same length")
+        return [self.gain * r + self.bias for r in self.raw(prompts, completions)]
+
+
+def load_reward_scorer(path: str, device: torch.device | None = None) -> RewardScorer:
+    return RewardScorer(path, device=device)
