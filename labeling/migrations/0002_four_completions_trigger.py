@@ -1,9 +1,10 @@
 """The database itself refuses an open task without exactly four completions.
 
 A CHECK constraint cannot count rows of another table, so this is done with triggers:
-a task may become (or be inserted as) open only with four completions, and an open task's
-completions cannot be deleted, moved to another task or added to. Services create a task
-as a draft, add its four completions, then open it, all in one transaction.
+a task may become (or be inserted as) open only with four completions; an opened task's
+completions cannot be added to or moved to another task; deleting one retires its task, so it
+is never open with fewer than four (and cascading deletes of tasks and projects still work).
+Services create a task as a draft, add its four completions, then open it, in one transaction.
 """
 
 from django.db import migrations
@@ -27,8 +28,9 @@ SQLITE_FORWARD = [
     """,
     """
     CREATE TRIGGER quartet_completion_delete BEFORE DELETE ON labeling_completion
-    WHEN (SELECT status FROM labeling_comparisontask WHERE id = OLD.task_id) NOT IN ('draft')
-    BEGIN SELECT RAISE(ABORT, 'CHECK constraint failed: completions of an opened task are fixed'); END;
+    BEGIN
+      UPDATE labeling_comparisontask SET status = 'retired' WHERE id = OLD.task_id AND status = 'open';
+    END;
     """,
     """
     CREATE TRIGGER quartet_completion_move BEFORE UPDATE OF task_id ON labeling_completion
@@ -68,13 +70,16 @@ POSTGRES_FORWARD = [
     DECLARE
       t_id bigint;
     BEGIN
-      IF TG_OP = 'DELETE' THEN t_id := OLD.task_id; ELSE t_id := NEW.task_id; END IF;
+      IF TG_OP = 'DELETE' THEN
+        UPDATE labeling_comparisontask SET status = 'retired' WHERE id = OLD.task_id AND status = 'open';
+        RETURN OLD;
+      END IF;
+      t_id := NEW.task_id;
       IF (SELECT status FROM labeling_comparisontask WHERE id = t_id) <> 'draft'
          OR (TG_OP = 'UPDATE' AND NEW.task_id <> OLD.task_id) THEN
         RAISE EXCEPTION 'completions of an opened task are fixed (task %)', t_id
           USING ERRCODE = 'check_violation';
       END IF;
-      IF TG_OP = 'DELETE' THEN RETURN OLD; END IF;
       RETURN NEW;
     END $$ LANGUAGE plpgsql;
     """,

@@ -12,7 +12,7 @@ import random
 from dataclasses import dataclass
 from datetime import timedelta
 
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.db.models import Count, Exists, F, OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -204,20 +204,18 @@ def comparison_record(
                 .values_list("pk", flat=True)
                 .get()
             )
-        try:
-            with transaction.atomic():
-                choice = Choice.objects.create(
-                    task_id=assignment.task_id,
-                    annotator=annotator,
-                    project=project,
-                    kind=kind,
-                    completion_id=completion_id,
-                    display_order=assignment.display_order,
-                    decision_ms=_clamp_decision_ms(decision_ms, assignment, now),
-                    comment=comment.strip()[:2000],
-                )
-        except IntegrityError:
-            raise LabelingError("You already decided on this task.") from None
+        # The locked assignment is still 'leased', so no choice exists yet; the unique
+        # constraint on (task, annotator) stays as the guarantee if that ever fails to hold.
+        choice = Choice.objects.create(
+            task_id=assignment.task_id,
+            annotator=annotator,
+            project=project,
+            kind=kind,
+            completion_id=completion_id,
+            display_order=assignment.display_order,
+            decision_ms=_clamp_decision_ms(decision_ms, assignment, now),
+            comment=comment.strip()[:2000],
+        )
         assignment.state = (
             Assignment.State.SKIPPED if kind == Choice.Kind.SKIP else Assignment.State.DONE
         )
@@ -229,18 +227,18 @@ def comparison_record(
 
 def choice_last_undoable(*, project: Project, annotator) -> Choice | None:
     """The annotator's latest decision in the project, if its lease still runs."""
+    lease_ends = Assignment.objects.filter(
+        task_id=OuterRef("task_id"), annotator_id=OuterRef("annotator_id")
+    ).values("expires_at")[:1]
     choice = (
         Choice.objects.filter(project=project, annotator=annotator)
+        .annotate(lease_ends=Subquery(lease_ends))
         .order_by("-created_at", "-id")
         .first()
     )
-    if choice is None:
+    if choice is None or choice.lease_ends is None or choice.lease_ends <= timezone.now():
         return None
-    lease_ends = Assignment.objects.filter(task_id=choice.task_id, annotator=annotator).values_list(
-        "expires_at", flat=True
-    )
-    ends = lease_ends.first()
-    return choice if ends is not None and ends > timezone.now() else None
+    return choice
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,6 @@
 import pytest
 from django.db import IntegrityError, transaction
+from django.db.models import ProtectedError
 
 from labeling.models import Choice, ComparisonTask, Completion, Prompt
 from labeling.services import comparison_record, assignments_pending_for_annotator
@@ -39,14 +40,38 @@ def test_task_cannot_be_inserted_open(project):
         )
 
 
-def test_open_task_completions_cannot_be_removed_or_added(project):
-    make_tasks(project, 1)
-    task = ComparisonTask.objects.get()
-    with pytest.raises(IntegrityError), transaction.atomic():
-        task.completions.first().delete()
+def test_open_task_completions_cannot_be_added_or_moved(project):
+    make_tasks(project, 2)
+    task, other = ComparisonTask.objects.order_by("pk")
     with pytest.raises(IntegrityError), transaction.atomic():
         Completion.objects.create(task=task, position=3, text="fifth")
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Completion.objects.filter(task=other, position=0).update(task=task)
     assert task.completions.count() == 4
+
+
+def test_removing_a_completion_retires_the_task_so_it_is_never_open_with_three(project):
+    make_tasks(project, 1)
+    task = ComparisonTask.objects.get()
+    task.completions.first().delete()
+    task.refresh_from_db()
+    assert task.status == ComparisonTask.Status.RETIRED
+    with pytest.raises(IntegrityError), transaction.atomic():
+        ComparisonTask.objects.filter(pk=task.pk).update(status=ComparisonTask.Status.OPEN)
+
+
+def test_unlabeled_tasks_can_be_deleted_but_labels_are_protected(project, annotator):
+    make_tasks(project, 2)
+    [labeled, unlabeled] = assignments_pending_for_annotator(project=project, annotator=annotator)
+    comparison_record(
+        project=project, annotator=annotator, assignment_id=labeled.pk, kind="best", position=0
+    )
+    ComparisonTask.objects.get(pk=unlabeled.task_id).delete()
+    assert ComparisonTask.objects.count() == 1 and Completion.objects.count() == 4
+    # A person's choice is never lost by deleting what it points at; retire the task instead.
+    with pytest.raises(ProtectedError):
+        ComparisonTask.objects.get(pk=labeled.task_id).delete()
+    assert Choice.objects.count() == 1
 
 
 def test_fifth_completion_is_refused_even_in_a_draft(project):

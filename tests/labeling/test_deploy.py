@@ -1,0 +1,62 @@
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run_python(code, **env):
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_importing_the_wsgi_application_does_not_import_torch():
+    result = run_python(
+        "import sys, config.wsgi; "
+        "heavy = [m for m in ('torch', 'transformers', 'trl', 'training') if m in sys.modules]; "
+        "print(heavy); sys.exit(1 if heavy else 0)",
+        DJANGO_SETTINGS_MODULE="config.settings",
+        SECRET_KEY="x" * 60,
+        DEBUG="0",
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_production_settings_pass_check_deploy_without_warnings():
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=ROOT,
+        env={
+            **{k: v for k, v in os.environ.items() if k not in ("DEBUG", "SECURE_SSL_REDIRECT",
+                                                                "SESSION_COOKIE_SECURE", "CSRF_COOKIE_SECURE")},
+            "DJANGO_SETTINGS_MODULE": "config.settings",
+            "SECRET_KEY": "k3y-" + "Zq9!xR2@vT7#bN4$mW8%" * 3,
+            "ALLOWED_HOSTS": "quartet.example.org",
+        },
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "System check identified no issues" in result.stdout
+
+
+def test_production_refuses_to_start_without_secret_key():
+    env = {k: v for k, v in os.environ.items() if k not in ("SECRET_KEY", "DEBUG")}
+    result = subprocess.run(
+        [sys.executable, "-c", "import django; django.setup()"],
+        cwd=ROOT,
+        env={**env, "DJANGO_SETTINGS_MODULE": "config.settings"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode != 0
+    assert "SECRET_KEY" in result.stderr
