@@ -22,6 +22,7 @@ class UserFactory(factory.django.DjangoModelFactory):
 class StaffFactory(UserFactory):
     username = factory.Sequence(lambda n: f"staff{n}")
     is_staff = True
+    is_superuser = True  # staff manage everything, the admin included
 
 
 class ProjectFactory(factory.django.DjangoModelFactory):
