@@ -1,4 +1,4 @@
-"""Crash-safe output folders: build in a sibling temporary folder, rename into place when complete."""
+"""Crash-safe output folders: built in a sibling temporary folder, renamed when complete."""
 
 from __future__ import annotations
 

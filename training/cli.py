@@ -5,7 +5,32 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+import time
+from pathlib import Path
+
+
+class TqdmProgress:
+    """The `progress(step, total, metrics)` callable the library expects, drawn as a tqdm bar."""
+
+    def __init__(self, desc: str):
+        self.desc, self.bar = desc, None
+
+    def __call__(self, step: int, total: int, metrics: dict) -> None:
+        from tqdm import tqdm
+
+        if self.bar is None:
+            self.bar = tqdm(total=total, desc=self.desc, file=sys.stderr)
+        self.bar.total = total
+        self.bar.update(step - self.bar.n)
+        shown = {k: f"{v:.3g}" for k, v in metrics.items() if isinstance(v, float)}
+        if shown:
+            self.bar.set_postfix(shown)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
 
 
 def _cmd_build_starter(args) -> dict:
@@ -15,16 +40,171 @@ def _cmd_build_starter(args) -> dict:
     return build_starter(args.out, cfg)
 
 
+def _cmd_sample(args) -> dict:
+    from training.config import SampleConfig
+    from training.data import read_prompts, write_jsonl
+    from training.sampling import sample_completions
+
+    if Path(args.out).exists():
+        raise ValueError(f"output file {args.out!r} already exists")
+    prompts = read_prompts(args.prompts)
+    cfg = SampleConfig(
+        temperature=args.temperature,
+        top_p=args.top_p,
+        max_new_tokens=args.max_new_tokens,
+        stop=args.stop or None,
+        seed=args.seed,
+        batch_size=args.batch_size,
+    )
+    t0 = time.time()
+    progress = TqdmProgress("sample")
+    rows = sample_completions(args.policy, prompts, cfg, progress)
+    progress.close()
+    tmp = f"{args.out}.tmp-{os.getpid()}"
+    write_jsonl(
+        tmp, ({"prompt": p, "completions": [vars(s) for s in row]} for p, row in zip(prompts, rows))
+    )
+    os.replace(tmp, args.out)
+    n = sum(len(r) for r in rows)
+    return {
+        "out": args.out,
+        "prompts": len(prompts),
+        "completions": n,
+        "seconds": round(time.time() - t0, 2),
+    }
+
+
+def _cmd_train_reward(args) -> dict:
+    from training.config import RewardConfig
+    from training.data import read_choices, read_prompts
+    from training.reward import train_reward_model
+
+    choices = read_choices(args.choices)
+    cfg = RewardConfig(
+        lr=args.lr,
+        batch_size=args.batch_size,
+        epochs=args.epochs,
+        heldout_fraction=args.heldout_fraction,
+        seed=args.seed,
+        n_norm_samples=args.n_norm_samples,
+        norm_prompts=read_prompts(args.norm_prompts) if args.norm_prompts else None,
+        init_from=args.init_from,
+    )
+    progress = TqdmProgress("reward round")
+    result = train_reward_model(
+        choices,
+        policy_path=args.policy,
+        reference_path=args.reference or args.policy,
+        out_dir=args.out,
+        cfg=cfg,
+        progress=progress,
+    )
+    progress.close()
+    return {
+        "path": result.path,
+        "gain": result.gain,
+        "bias": result.bias,
+        "data_hash": result.data_hash,
+        "metrics": result.metrics,
+    }
+
+
+def _cmd_update_policy(args) -> dict:
+    from training.config import PolicyConfig
+    from training.data import read_prompts
+    from training.policy import update_policy
+
+    cfg = PolicyConfig(
+        lr=args.lr,
+        beta=args.beta,
+        kl_target=args.kl_target,
+        horizon=args.horizon,
+        steps=args.steps,
+        batch_size=args.batch_size,
+        seed=args.seed,
+        use_lora=args.lora,
+    )
+    progress = TqdmProgress("policy round")
+    result = update_policy(
+        policy_path=args.policy,
+        reference_path=args.reference or args.policy,
+        reward_path=args.reward,
+        prompts=read_prompts(args.prompts),
+        out_dir=args.out,
+        cfg=cfg,
+        progress=progress,
+    )
+    progress.close()
+    return {"path": result.path, "final": result.final}
+
+
 def build_parser() -> argparse.ArgumentParser:
+    from training.config import PolicyConfig, RewardConfig, SampleConfig
+
+    s, r, p = SampleConfig(), RewardConfig(), PolicyConfig()
     parser = argparse.ArgumentParser(prog="python -m training")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("build-starter", help="pretrain the small offline starter policy")
-    p.add_argument("--out", required=True, help="folder to create (must not exist)")
-    p.add_argument("--steps", type=int, default=700, help="optimizer steps (batch 32 x 128 tokens)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=int, default=2, help="torch CPU threads")
-    p.set_defaults(func=_cmd_build_starter)
+    b = sub.add_parser("build-starter", help="pretrain the small offline starter policy")
+    b.add_argument("--out", required=True, help="folder to create (must not exist)")
+    b.add_argument("--steps", type=int, default=700, help="optimizer steps (batch 32 x 128 tokens)")
+    b.add_argument("--seed", type=int, default=0)
+    b.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    b.set_defaults(func=_cmd_build_starter)
+
+    c = sub.add_parser("sample", help="sample 4 completions per prompt into a JSONL file")
+    c.add_argument("--policy", required=True, help="hub id or model folder")
+    c.add_argument("--prompts", required=True, help='JSONL, one {"prompt": ...} per line')
+    c.add_argument("--out", required=True, help="JSONL file to create")
+    c.add_argument("--temperature", type=float, default=s.temperature)
+    c.add_argument("--top-p", type=float, default=s.top_p)
+    c.add_argument("--max-new-tokens", type=int, default=s.max_new_tokens)
+    c.add_argument("--stop", default=s.stop, help="stop string ('' for none)")
+    c.add_argument("--seed", type=int, default=s.seed)
+    c.add_argument("--batch-size", type=int, default=s.batch_size, help="prompts per generate call")
+    c.set_defaults(func=_cmd_sample)
+
+    t = sub.add_parser(
+        "train-reward", help="train and normalize a reward model on four-way choices"
+    )
+    t.add_argument(
+        "--choices", required=True, help='JSONL of {"prompt", "completions": [4], "best"}'
+    )
+    t.add_argument("--policy", required=True, help="policy whose copy initializes the reward model")
+    t.add_argument("--reference", help="initial policy rho for normalization (default: --policy)")
+    t.add_argument("--out", required=True, help="folder to create")
+    t.add_argument("--init-from", help="sequence-classification model to start from instead")
+    t.add_argument("--lr", type=float, default=r.lr)
+    t.add_argument("--batch-size", type=int, default=r.batch_size)
+    t.add_argument("--epochs", type=int, default=r.epochs)
+    t.add_argument("--heldout-fraction", type=float, default=r.heldout_fraction)
+    t.add_argument("--n-norm-samples", type=int, default=r.n_norm_samples)
+    t.add_argument(
+        "--norm-prompts", help="JSONL prompts for normalization samples (default: the choices')"
+    )
+    t.add_argument("--seed", type=int, default=r.seed)
+    t.set_defaults(func=_cmd_train_reward)
+
+    u = sub.add_parser("update-policy", help="one KL-penalized RLOO round against a reward model")
+    u.add_argument("--policy", required=True, help="latest policy version to continue from")
+    u.add_argument("--reference", help="initial policy rho, the KL anchor (default: --policy)")
+    u.add_argument("--reward", required=True, help="reward model folder from train-reward")
+    u.add_argument("--prompts", required=True, help="JSONL prompts")
+    u.add_argument("--out", required=True, help="folder to create")
+    u.add_argument("--steps", type=int, default=p.steps)
+    u.add_argument("--batch-size", type=int, default=p.batch_size, help="completions per step")
+    u.add_argument("--lr", type=float, default=p.lr)
+    u.add_argument("--beta", type=float, default=p.beta)
+    u.add_argument(
+        "--kl-target",
+        type=float,
+        default=p.kl_target,
+        help="nats per completion; omit for fixed beta",
+    )
+    u.add_argument("--horizon", type=int, default=p.horizon)
+    u.add_argument("--seed", type=int, default=p.seed)
+    u.add_argument("--lora", action="store_true", help="train LoRA adapters instead of all weights")
+    u.set_defaults(func=_cmd_update_policy)
     return parser
 
 

@@ -14,7 +14,9 @@ class SampleConfig:
     temperature: float = 0.7  # softmax temperature; the paper samples at 0.7
     top_p: float = 1.0  # nucleus mass kept; 1.0 = plain sampling
     max_new_tokens: int = 24  # completion length cap in tokens (paper: 24 for stylistic tasks)
-    stop: str | None = "."  # cut each completion after the first occurrence (kept); None = no stop string
+    stop: str | None = (
+        "."  # cut each completion after the first occurrence (kept); None = no stop string
+    )
     seed: int = 0  # makes a sampling call reproducible on the same hardware
     batch_size: int = 64  # prompts per generate() call (each expands to n_completions rows)
     n_completions: int = 4  # completions per prompt; four-way choices need 4
@@ -25,14 +27,18 @@ class SampleConfig:
 
 @dataclass
 class RewardConfig:
-    lr: float = 5e-5  # Adam peak learning rate, decayed linearly to 0 (paper code: 5e-5 at batch 32)
+    lr: float = (
+        5e-5  # Adam peak learning rate, decayed linearly to 0 (paper code: 5e-5 at batch 32)
+    )
     batch_size: int = 8  # four-way choices per step (x4 completions per forward pass)
     epochs: int = 1  # passes over the training choices; the paper makes one
     heldout_fraction: float = 0.2  # share of choices kept out of training to measure agreement
     seed: int = 0  # fixes split, head init and batch order
     n_norm_samples: int = 256  # completions from the initial policy used to fit gain and bias
     norm_prompts: list[str] | None = None  # prompts for those samples; None = the choices' prompts
-    init_from: str | None = None  # sequence-classification model id/folder; None = policy + fresh head
+    init_from: str | None = (
+        None  # sequence-classification model id/folder; None = policy + fresh head
+    )
     adam_eps: float = 1e-5  # Adam epsilon (paper value)
     max_length: int = 128  # tokens of prompt+completion scored; longer inputs keep their end
     sample: SampleConfig | None = None  # how normalization samples are drawn; None = SampleConfig()

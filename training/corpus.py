@@ -19,8 +19,17 @@ import sysconfig
 
 # Folders whose docstrings are test scaffolding or GUI demos rather than explanatory prose.
 _SKIP_DIRS = {
-    "test", "tests", "idlelib", "site-packages", "lib2to3", "__pycache__", "turtledemo",
-    "tkinter", "ensurepip", "pydoc_data", "dist-packages",
+    "test",
+    "tests",
+    "idlelib",
+    "site-packages",
+    "lib2to3",
+    "__pycache__",
+    "turtledemo",
+    "tkinter",
+    "ensurepip",
+    "pydoc_data",
+    "dist-packages",
 }
 _PROSE_CHARS = re.compile(r"[A-Za-z ,.;:'()\-]")
 _WS = re.compile(r"\s+")
@@ -72,7 +81,9 @@ def _docstring_paragraphs() -> list[str]:
             except (SyntaxError, UnicodeDecodeError, ValueError):
                 continue
             for node in ast.walk(tree):
-                if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+                if isinstance(
+                    node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)
+                ):
                     doc = ast.get_docstring(node)
                     if doc:
                         out.extend(_paragraphs(doc))
@@ -93,3 +104,28 @@ def load_corpus(seed: int = 0, heldout_fraction: float = 0.05) -> tuple[list[str
     random.Random(seed).shuffle(paragraphs)
     n_heldout = max(1, int(len(paragraphs) * heldout_fraction))
     return paragraphs[n_heldout:], paragraphs[:n_heldout]
+
+
+def sentence_openings(paragraphs: list[str], n: int, seed: int = 0) -> list[str]:
+    """Short sentence openings ("If the value is") from `paragraphs`: prompts in their style.
+
+    Two to four plain words, so the starter has a familiar start but the sentence is still open.
+    """
+    rng = random.Random(seed)
+    seen: set[str] = set()
+    out: list[str] = []
+    for para in paragraphs:
+        for sentence in re.split(r"(?<=[.:;])\s+", para):
+            words = sentence.split()
+            if len(words) < 6 or not words[0][:1].isupper():
+                continue
+            k = rng.choice((2, 3, 3, 4))
+            head = words[:k]
+            if not all(w.isalpha() for w in head):
+                continue
+            opening = " ".join(head)
+            if opening.lower() not in seen:
+                seen.add(opening.lower())
+                out.append(opening)
+    rng.shuffle(out)
+    return out[:n]

@@ -45,14 +45,23 @@ def load_tokenizer(model_id: str, *, padding_side: str = "left") -> PreTrainedTo
     return tok
 
 
-def load_policy(model_id: str, *, device: torch.device | None = None, dtype: torch.dtype | None = None):
+def load_policy(
+    model_id: str, *, device: torch.device | None = None, dtype: torch.dtype | None = None
+):
     device = device or pick_device()
-    model = _load("policy", AutoModelForCausalLM.from_pretrained, model_id, dtype=dtype or pick_dtype(device))
+    model = _load(
+        "policy", AutoModelForCausalLM.from_pretrained, model_id, dtype=dtype or pick_dtype(device)
+    )
     return model.to(device)
 
 
-def load_reward_backbone(model_id: str, *, pad_token_id: int, device: torch.device | None = None,
-                         dtype: torch.dtype | None = None):
+def load_reward_backbone(
+    model_id: str,
+    *,
+    pad_token_id: int,
+    device: torch.device | None = None,
+    dtype: torch.dtype | None = None,
+):
     """A sequence-classification model with one output; from a policy folder the head is fresh.
 
     pad_token_id must be set on the config: GPT-2 style models locate the last real token of each
@@ -60,14 +69,19 @@ def load_reward_backbone(model_id: str, *, pad_token_id: int, device: torch.devi
     """
     device = device or pick_device()
     model = _load(
-        "reward model", AutoModelForSequenceClassification.from_pretrained, model_id,
-        num_labels=1, dtype=dtype or pick_dtype(device),
+        "reward model",
+        AutoModelForSequenceClassification.from_pretrained,
+        model_id,
+        num_labels=1,
+        dtype=dtype or pick_dtype(device),
     )
     model.config.pad_token_id = pad_token_id
     return model.to(device)
 
 
-def check_same_tokenizer(a: PreTrainedTokenizerBase, b: PreTrainedTokenizerBase, a_name: str, b_name: str) -> None:
-    """The reward model scores the policy's text re-tokenized; different vocabularies are a mistake."""
+def check_same_tokenizer(
+    a: PreTrainedTokenizerBase, b: PreTrainedTokenizerBase, a_name: str, b_name: str
+) -> None:
+    """The reward model re-tokenizes the policy's text; a different vocabulary is a mistake."""
     if a.get_vocab() != b.get_vocab():
         raise ValueError(f"tokenizer of {a_name!r} does not match tokenizer of {b_name!r}")

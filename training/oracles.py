@@ -17,17 +17,21 @@ from typing import Callable
 _WORD = re.compile(r"[A-Za-z']+")
 
 # Chosen for the starter's domain (technical prose): words that occur there with a clear tone.
-POSITIVE = frozenset("""
+POSITIVE = frozenset(
+    """
 good better best great useful simple simply easy easily safe safely true valid correct correctly
 success successful successfully efficient efficiently fast faster clear clearly new support supports
 supported allow allows allowed enable enables enabled improve improved help helps helpful reliable
 possible properly ready nice convenient powerful flexible complete consistent always
-""".split())
-NEGATIVE = frozenset("""
-error errors fail fails failed failure invalid wrong bad deprecated never not cannot can't unsafe slow
-slower exception exceptions raise raises raised broken problem problems unable impossible missing
-ignored ignore incorrect illegal unknown lost undefined warning warnings abort aborted crash
-""".split())
+""".split()
+)
+NEGATIVE = frozenset(
+    """
+error errors fail fails failed failure invalid wrong bad deprecated never not cannot can't
+unsafe slow slower exception exceptions raise raises raised broken problem problems unable
+impossible missing ignored ignore incorrect illegal unknown lost undefined warning warnings abort aborted crash
+""".split()
+)
 
 
 def sentiment_score(text: str) -> float:

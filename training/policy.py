@@ -19,7 +19,13 @@ from transformers import TrainerCallback
 
 from training.artifacts import atomic_output_dir
 from training.config import PolicyConfig
-from training.models import check_same_tokenizer, load_policy, load_tokenizer, pick_device, pick_dtype
+from training.models import (
+    check_same_tokenizer,
+    load_policy,
+    load_tokenizer,
+    pick_device,
+    pick_dtype,
+)
 from training.reward import load_reward_scorer
 from training.sampling import needs_bos, prompt_text, truncate_at_stop
 
@@ -63,9 +69,19 @@ class KLControlCallback(TrainerCallback):
     targets, so it is multiplied by the mean completion length of the same batch.
     """
 
-    def __init__(self, controller: AdaptiveKLController, episodes_per_step: int, reward_key: str,
-                 progress: Progress | None, total_steps: int):
-        self.controller, self.episodes_per_step, self.reward_key = controller, episodes_per_step, reward_key
+    def __init__(
+        self,
+        controller: AdaptiveKLController,
+        episodes_per_step: int,
+        reward_key: str,
+        progress: Progress | None,
+        total_steps: int,
+    ):
+        self.controller, self.episodes_per_step, self.reward_key = (
+            controller,
+            episodes_per_step,
+            reward_key,
+        )
         self.progress, self.total_steps = progress, total_steps
         self.trainer = None  # set once the trainer exists; it is needed to change beta
         self.records: list[dict] = []
@@ -78,9 +94,15 @@ class KLControlCallback(TrainerCallback):
         kl = kl_token * length
         beta_used = self.trainer.beta
         self.trainer.beta = self.controller.update(kl, self.episodes_per_step)
-        self._pending = {"step": state.global_step, "reward": m[self.reward_key][-1] if m.get(self.reward_key) else None,
-                         "kl": kl, "kl_per_token": kl_token, "beta": beta_used, "beta_next": self.trainer.beta,
-                         "completion_length": length}
+        self._pending = {
+            "step": state.global_step,
+            "reward": m[self.reward_key][-1] if m.get(self.reward_key) else None,
+            "kl": kl,
+            "kl_per_token": kl_token,
+            "beta": beta_used,
+            "beta_next": self.trainer.beta,
+            "completion_length": length,
+        }
 
     def on_log(self, args, state, control, logs=None, **kwargs):
         if self._pending is None or logs is None or "loss" not in logs:
@@ -101,14 +123,23 @@ def _stop_token_ids(tok, stop: str | None) -> list[int]:
 
 
 def _check_inputs(policy_path, reference_path, reward_path, prompts, out_dir, cfg: PolicyConfig):
-    if not isinstance(prompts, (list, tuple)) or not prompts or not all(isinstance(p, str) for p in prompts):
+    if (
+        not isinstance(prompts, (list, tuple))
+        or not prompts
+        or not all(isinstance(p, str) for p in prompts)
+    ):
         raise ValueError("prompts must be a non-empty list of strings")
     if cfg.batch_size % cfg.num_generations:
-        raise ValueError(f"batch_size ({cfg.batch_size}) must be a multiple of num_generations ({cfg.num_generations})")
+        raise ValueError(
+            f"batch_size ({cfg.batch_size}) must be a multiple of "
+            f"num_generations ({cfg.num_generations})"
+        )
     if cfg.num_generations < 2:
         raise ValueError("num_generations must be >= 2 for a leave-one-out baseline")
     if len(prompts) < cfg.batch_size // cfg.num_generations:
-        raise ValueError(f"need at least {cfg.batch_size // cfg.num_generations} prompts, got {len(prompts)}")
+        raise ValueError(
+            f"need at least {cfg.batch_size // cfg.num_generations} prompts, got {len(prompts)}"
+        )
     if cfg.steps < 1 or cfg.beta < 0:
         raise ValueError("steps must be >= 1 and beta >= 0")
     if Path(out_dir).exists():
@@ -121,8 +152,16 @@ def _check_inputs(policy_path, reference_path, reward_path, prompts, out_dir, cf
     return tok, scorer
 
 
-def update_policy(*, policy_path: str, reference_path: str, reward_path: str, prompts: list[str], out_dir: str,
-                  cfg: PolicyConfig | None = None, progress: Progress | None = None) -> PolicyResult:
+def update_policy(
+    *,
+    policy_path: str,
+    reference_path: str,
+    reward_path: str,
+    prompts: list[str],
+    out_dir: str,
+    cfg: PolicyConfig | None = None,
+    progress: Progress | None = None,
+) -> PolicyResult:
     """Run one policy round from `policy_path` and save the new policy to `out_dir` (atomically).
 
     Raises ValueError before any training, writing nothing, when inputs are invalid.
@@ -147,31 +186,61 @@ def update_policy(*, policy_path: str, reference_path: str, reward_path: str, pr
     bos = tok.bos_token if needs_bos(tok) else ""
 
     def quartet_reward(prompts, completions, **_):
-        plain = [p[len(bos):] if bos and p.startswith(bos) else p for p in prompts]
+        plain = [p[len(bos) :] if bos and p.startswith(bos) else p for p in prompts]
         return scorer(plain, [truncate_at_stop(c, cfg.stop) for c in completions])
 
     peft_config = None
     if cfg.use_lora:
         from peft import LoraConfig
 
-        peft_config = LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=0.0, task_type="CAUSAL_LM",
-                                 target_modules="all-linear")
+        peft_config = LoraConfig(
+            r=cfg.lora_r,
+            lora_alpha=cfg.lora_alpha,
+            lora_dropout=0.0,
+            task_type="CAUSAL_LM",
+            target_modules="all-linear",
+        )
     use_bf16 = device.type == "cuda" and torch.cuda.is_bf16_supported()
     controller = AdaptiveKLController(cfg.beta, cfg.kl_target, cfg.horizon)
-    callback = KLControlCallback(controller, cfg.batch_size, "rewards/quartet_reward/mean", progress, cfg.steps)
+    callback = KLControlCallback(
+        controller, cfg.batch_size, "rewards/quartet_reward/mean", progress, cfg.steps
+    )
     dataset = Dataset.from_dict({"prompt": [prompt_text(tok, p) for p in prompts]})
     with tempfile.TemporaryDirectory(prefix="quartet-rloo-") as scratch:
         args = RLOOConfig(
-            output_dir=scratch, per_device_train_batch_size=cfg.batch_size, num_generations=cfg.num_generations,
-            max_completion_length=cfg.max_new_tokens, temperature=cfg.temperature, top_p=cfg.top_p,
-            beta=cfg.beta, learning_rate=cfg.lr, lr_scheduler_type="constant", max_steps=cfg.steps,
-            num_iterations=cfg.num_iterations, epsilon=cfg.epsilon, normalize_advantages=cfg.normalize_advantages,
-            logging_steps=1, save_strategy="no", report_to="none", seed=cfg.seed, data_seed=cfg.seed,
-            bf16=use_bf16, use_cpu=device.type != "cuda", disable_tqdm=progress is not None,
-            gradient_accumulation_steps=1, adam_epsilon=1e-5,
+            output_dir=scratch,
+            per_device_train_batch_size=cfg.batch_size,
+            num_generations=cfg.num_generations,
+            max_completion_length=cfg.max_new_tokens,
+            temperature=cfg.temperature,
+            top_p=cfg.top_p,
+            beta=cfg.beta,
+            learning_rate=cfg.lr,
+            lr_scheduler_type="constant",
+            max_steps=cfg.steps,
+            num_iterations=cfg.num_iterations,
+            epsilon=cfg.epsilon,
+            normalize_advantages=cfg.normalize_advantages,
+            logging_steps=1,
+            save_strategy="no",
+            report_to="none",
+            seed=cfg.seed,
+            data_seed=cfg.seed,
+            bf16=use_bf16,
+            use_cpu=device.type != "cuda",
+            disable_tqdm=progress is not None,
+            gradient_accumulation_steps=1,
+            adam_epsilon=1e-5,
         )
-        trainer = RLOOTrainer(model=model, reward_funcs=quartet_reward, args=args, train_dataset=dataset,
-                              processing_class=tok, callbacks=[callback], peft_config=peft_config)
+        trainer = RLOOTrainer(
+            model=model,
+            reward_funcs=quartet_reward,
+            args=args,
+            train_dataset=dataset,
+            processing_class=tok,
+            callbacks=[callback],
+            peft_config=peft_config,
+        )
         callback.trainer = trainer
         if cfg.use_lora and cfg.beta > 0 and policy_path != reference_path:
             _attach_reference(trainer, reference_path)
@@ -183,7 +252,7 @@ def update_policy(*, policy_path: str, reference_path: str, reward_path: str, pr
     trained.config._name_or_path = policy_path
     trained.generation_config.eos_token_id = original_eos
     records = callback.records
-    tail = records[len(records) // 2:] or records
+    tail = records[len(records) // 2 :] or records
     final = {
         "steps": len(records),
         "reward_first": records[0]["reward"] if records else None,
@@ -196,8 +265,14 @@ def update_policy(*, policy_path: str, reference_path: str, reward_path: str, pr
     with atomic_output_dir(out_dir) as tmp:
         trained.save_pretrained(tmp, safe_serialization=True)
         tok.save_pretrained(tmp)
-        meta = {"parent": policy_path, "reference": reference_path, "reward": reward_path, "final": final,
-                "metrics": records, "config": cfg.to_dict()}
+        meta = {
+            "parent": policy_path,
+            "reference": reference_path,
+            "reward": reward_path,
+            "final": final,
+            "metrics": records,
+            "config": cfg.to_dict(),
+        }
         (tmp / META_FILE).write_text(json.dumps(meta, indent=2))
     return PolicyResult(path=str(out_dir), metrics=records, final=final)
 

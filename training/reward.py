@@ -16,7 +16,13 @@ from tqdm import tqdm
 from training.artifacts import atomic_output_dir
 from training.config import RewardConfig, SampleConfig
 from training.data import FourWayChoice, data_hash, validate_choices
-from training.models import check_same_tokenizer, load_policy, load_reward_backbone, load_tokenizer, pick_device
+from training.models import (
+    check_same_tokenizer,
+    load_policy,
+    load_reward_backbone,
+    load_tokenizer,
+    pick_device,
+)
 from training.sampling import prompt_text, sample_with_model
 
 META_FILE = "quartet_reward.json"
@@ -42,7 +48,9 @@ def four_way_loss(scores: torch.Tensor, best: torch.Tensor) -> torch.Tensor:
     return F.cross_entropy(scores, best)
 
 
-def score_texts(model, tok, prompts: list[str], completions: list[str], max_length: int) -> torch.Tensor:
+def score_texts(
+    model, tok, prompts: list[str], completions: list[str], max_length: int
+) -> torch.Tensor:
     """Raw scalar reward for each (prompt, completion) pair, in one forward pass.
 
     Right padding keeps GPT-2's absolute positions identical to an unpadded pass, and the model
@@ -51,8 +59,14 @@ def score_texts(model, tok, prompts: list[str], completions: list[str], max_leng
     tok.padding_side = "right"
     tok.truncation_side = "left"  # the end of the completion is what is being judged
     texts = [prompt_text(tok, p) + c for p, c in zip(prompts, completions)]
-    enc = tok(texts, return_tensors="pt", padding=True, truncation=True, max_length=max_length,
-              add_special_tokens=True).to(next(model.parameters()).device)
+    enc = tok(
+        texts,
+        return_tensors="pt",
+        padding=True,
+        truncation=True,
+        max_length=max_length,
+        add_special_tokens=True,
+    ).to(next(model.parameters()).device)
     return model(**enc).logits[:, 0].float()
 
 
@@ -69,7 +83,7 @@ def _evaluate(model, tok, choices: list[FourWayChoice], cfg: RewardConfig) -> di
     model.eval()
     losses, hits = [], 0
     for i in range(0, len(choices), cfg.batch_size):
-        batch = choices[i:i + cfg.batch_size]
+        batch = choices[i : i + cfg.batch_size]
         scores = _score_choices(model, tok, batch, cfg.max_length)
         best = torch.tensor([c.best for c in batch], device=scores.device)
         losses.append(F.cross_entropy(scores, best, reduction="sum").item())
@@ -78,11 +92,17 @@ def _evaluate(model, tok, choices: list[FourWayChoice], cfg: RewardConfig) -> di
 
 
 @torch.no_grad()
-def _raw_scores(model, tok, prompts: list[str], completions: list[str], max_length: int, batch: int = 64) -> list[float]:
+def _raw_scores(
+    model, tok, prompts: list[str], completions: list[str], max_length: int, batch: int = 64
+) -> list[float]:
     model.eval()
     out: list[float] = []
     for i in range(0, len(prompts), batch):
-        out.extend(score_texts(model, tok, prompts[i:i + batch], completions[i:i + batch], max_length).tolist())
+        out.extend(
+            score_texts(
+                model, tok, prompts[i : i + batch], completions[i : i + batch], max_length
+            ).tolist()
+        )
     return out
 
 
@@ -101,8 +121,15 @@ def _check_inputs(choices, cfg: RewardConfig, policy_path: str, reference_path: 
     return choices, tok
 
 
-def train_reward_model(choices, *, policy_path: str, reference_path: str, out_dir: str,
-                       cfg: RewardConfig | None = None, progress: Progress | None = None) -> RewardResult:
+def train_reward_model(
+    choices,
+    *,
+    policy_path: str,
+    reference_path: str,
+    out_dir: str,
+    cfg: RewardConfig | None = None,
+    progress: Progress | None = None,
+) -> RewardResult:
     """Train a reward model on four-way choices and save it, normalized on rho, to `out_dir`.
 
     The model starts from `cfg.init_from` or else from `policy_path` with a fresh scalar head.
@@ -136,9 +163,11 @@ def train_reward_model(choices, *, policy_path: str, reference_path: str, out_di
         model.train()
         rng.shuffle(train)
         for i in range(0, len(train), cfg.batch_size):
-            batch = train[i:i + cfg.batch_size]
+            batch = train[i : i + cfg.batch_size]
             scores = _score_choices(model, tok, batch, cfg.max_length)
-            loss = four_way_loss(scores, torch.tensor([c.best for c in batch], device=scores.device))
+            loss = four_way_loss(
+                scores, torch.tensor([c.best for c in batch], device=scores.device)
+            )
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -149,9 +178,13 @@ def train_reward_model(choices, *, policy_path: str, reference_path: str, out_di
             bar.set_postfix(loss=f"{loss.item():.3f}")
             if progress is not None:
                 progress(step, work_total, {"phase": "train", "loss": loss.item()})
-    metrics = {"train_loss": sum(losses[-steps_per_epoch:]) / min(len(losses), steps_per_epoch),
-               **_evaluate(model, tok, heldout, cfg), "n_train": len(train), "n_heldout": len(heldout),
-               "steps": total_steps}
+    metrics = {
+        "train_loss": sum(losses[-steps_per_epoch:]) / min(len(losses), steps_per_epoch),
+        **_evaluate(model, tok, heldout, cfg),
+        "n_train": len(train),
+        "n_heldout": len(heldout),
+        "steps": total_steps,
+    }
 
     def norm_progress(done: int, _total: int, info: dict) -> None:
         bar.update(step + done - bar.n)
@@ -165,14 +198,25 @@ def train_reward_model(choices, *, policy_path: str, reference_path: str, out_di
     with atomic_output_dir(out_dir) as tmp:
         model.save_pretrained(tmp, safe_serialization=True)
         tok.save_pretrained(tmp)
-        meta = {"gain": gain, "bias": bias, "metrics": metrics, "data_hash": digest, "n_choices": len(choices),
-                "init_from": init, "policy_path": policy_path, "reference_path": reference_path,
-                "max_length": cfg.max_length, "config": cfg.to_dict()}
+        meta = {
+            "gain": gain,
+            "bias": bias,
+            "metrics": metrics,
+            "data_hash": digest,
+            "n_choices": len(choices),
+            "init_from": init,
+            "policy_path": policy_path,
+            "reference_path": reference_path,
+            "max_length": cfg.max_length,
+            "config": cfg.to_dict(),
+        }
         (tmp / META_FILE).write_text(json.dumps(meta, indent=2, default=str))
     return RewardResult(path=str(out_dir), metrics=metrics, gain=gain, bias=bias, data_hash=digest)
 
 
-def _normalize(model, tok, choices, reference_path: str, cfg: RewardConfig, device, progress) -> tuple[float, float, dict]:
+def _normalize(
+    model, tok, choices, reference_path: str, cfg: RewardConfig, device, progress
+) -> tuple[float, float, dict]:
     prompts = cfg.norm_prompts or sorted({c.prompt for c in choices})
     n_prompts = math.ceil(cfg.n_norm_samples / 4)
     rng = random.Random(cfg.seed + 1)
@@ -181,15 +225,26 @@ def _normalize(model, tok, choices, reference_path: str, cfg: RewardConfig, devi
     sample_cfg = cfg.sample or SampleConfig()
     sample_cfg = SampleConfig(**{**sample_cfg.to_dict(), "seed": cfg.seed, "n_completions": 4})
     rho = load_policy(reference_path, device=device)
-    rows = sample_with_model(rho, load_tokenizer(reference_path), picked, sample_cfg,
-                             lambda done, total, m: progress(done, total, {"phase": "normalize"}))
+    rows = sample_with_model(
+        rho,
+        load_tokenizer(reference_path),
+        picked,
+        sample_cfg,
+        lambda done, total, m: progress(done, total, {"phase": "normalize"}),
+    )
     del rho
     flat_prompts = [p for p, row in zip(picked, rows) for _ in row]
     flat_texts = [s.text for row in rows for s in row]
-    raw = torch.tensor(_raw_scores(model, tok, flat_prompts, flat_texts, cfg.max_length)[: cfg.n_norm_samples])
+    raw = torch.tensor(
+        _raw_scores(model, tok, flat_prompts, flat_texts, cfg.max_length)[: cfg.n_norm_samples]
+    )
     mu, sigma = raw.mean().item(), raw.std().item()
     sigma = max(sigma, 1e-6)  # a constant reward model would otherwise divide by zero
-    return 1.0 / sigma, -mu / sigma, {"norm_raw_mean": mu, "norm_raw_std": sigma, "n_norm_samples": len(raw)}
+    return (
+        1.0 / sigma,
+        -mu / sigma,
+        {"norm_raw_mean": mu, "norm_raw_std": sigma, "n_norm_samples": len(raw)},
+    )
 
 
 class RewardScorer:
@@ -203,12 +258,16 @@ class RewardScorer:
         self.gain, self.bias = float(self.meta["gain"]), float(self.meta["bias"])
         self.max_length = int(self.meta.get("max_length", 128))
         self.tokenizer = load_tokenizer(path)
-        self.model = load_reward_backbone(path, pad_token_id=self.tokenizer.pad_token_id, device=device)
+        self.model = load_reward_backbone(
+            path, pad_token_id=self.tokenizer.pad_token_id, device=device
+        )
         self.model.eval()
         self.batch_size = batch_size
 
     def raw(self, prompts: list[str], completions: list[str]) -> list[float]:
-        return _raw_scores(self.model, self.tokenizer, prompts, completions, self.max_length, self.batch_size)
+        return _raw_scores(
+            self.model, self.tokenizer, prompts, completions, self.max_length, self.batch_size
+        )
 
     def __call__(self, prompts: list[str], completions: list[str]) -> list[float]:
         if len(prompts) != len(completions):

@@ -58,13 +58,20 @@ def _finish_row(tok, new_ids: list[int], logps: list[float], stop: str | None) -
     # After EOS, generate pads finished rows; those positions were not sampled.
     if pad is not None and pad != eos:
         kept = [t for t in kept if t != pad]
-    text = truncate_at_stop(tok.decode([t for t in kept if t != eos], skip_special_tokens=True), stop)
+    text = truncate_at_stop(
+        tok.decode([t for t in kept if t != eos], skip_special_tokens=True), stop
+    )
     return Sample(text=text, n_tokens=len(kept), logprob=float(sum(logps[: len(kept)])))
 
 
 @torch.no_grad()
-def sample_with_model(model, tok, prompts: list[str], cfg: SampleConfig, progress: Progress | None = None,
-                      ) -> list[list[Sample]]:
+def sample_with_model(
+    model,
+    tok,
+    prompts: list[str],
+    cfg: SampleConfig,
+    progress: Progress | None = None,
+) -> list[list[Sample]]:
     """Sample `cfg.n_completions` completions for every prompt with an already loaded model.
 
     Prompts are left-padded so every row's last prompt token sits at the same position and the
@@ -78,21 +85,33 @@ def sample_with_model(model, tok, prompts: list[str], cfg: SampleConfig, progres
     torch.manual_seed(cfg.seed)
     out: list[list[Sample]] = []
     gen_kwargs = dict(
-        do_sample=True, temperature=cfg.temperature, top_p=cfg.top_p, top_k=0, max_new_tokens=cfg.max_new_tokens,
-        num_return_sequences=cfg.n_completions, pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id,
-        use_cache=True, return_dict_in_generate=True, output_scores=True,
+        do_sample=True,
+        temperature=cfg.temperature,
+        top_p=cfg.top_p,
+        top_k=0,
+        max_new_tokens=cfg.max_new_tokens,
+        num_return_sequences=cfg.n_completions,
+        pad_token_id=tok.pad_token_id,
+        eos_token_id=tok.eos_token_id,
+        use_cache=True,
+        return_dict_in_generate=True,
+        output_scores=True,
     )
     if cfg.stop:
         gen_kwargs.update(stop_strings=[cfg.stop], tokenizer=tok)
     for start in range(0, len(prompts), cfg.batch_size):
-        chunk = prompts[start:start + cfg.batch_size]
-        enc = tok([prompt_text(tok, p) for p in chunk], return_tensors="pt", padding=True,
-                  add_special_tokens=True).to(device)
+        chunk = prompts[start : start + cfg.batch_size]
+        enc = tok(
+            [prompt_text(tok, p) for p in chunk],
+            return_tensors="pt",
+            padding=True,
+            add_special_tokens=True,
+        ).to(device)
         gen = model.generate(**enc, **gen_kwargs)
         # Scores are the warped (temperature, top-p) logits, so these are log-probabilities of
         # the distribution each token was actually drawn from.
         logps = model.compute_transition_scores(gen.sequences, gen.scores, normalize_logits=True)
-        new_ids = gen.sequences[:, enc["input_ids"].shape[1]:].tolist()
+        new_ids = gen.sequences[:, enc["input_ids"].shape[1] :].tolist()
         logps = logps.float().cpu().tolist()
         for i in range(len(chunk)):
             rows = range(i * cfg.n_completions, (i + 1) * cfg.n_completions)
@@ -102,9 +121,13 @@ def sample_with_model(model, tok, prompts: list[str], cfg: SampleConfig, progres
     return out
 
 
-def sample_completions(policy_path: str, prompts: list[str], cfg: SampleConfig | None = None,
-                       progress: Progress | None = None) -> list[list[Sample]]:
-    """Load the policy at `policy_path` (hub id or folder) and sample from it; see sample_with_model."""
+def sample_completions(
+    policy_path: str,
+    prompts: list[str],
+    cfg: SampleConfig | None = None,
+    progress: Progress | None = None,
+) -> list[list[Sample]]:
+    """Load the policy at `policy_path` (hub id or folder) and sample; see sample_with_model."""
     cfg = cfg or SampleConfig()
     tok = load_tokenizer(policy_path)
     model = load_policy(policy_path)

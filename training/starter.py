@@ -21,7 +21,13 @@ from training.artifacts import atomic_output_dir
 from training.corpus import load_corpus
 
 EOS = "<|endoftext|>"
-SAMPLE_PROMPTS = ["The function", "This module provides", "If the value is", "An object", "The default"]
+SAMPLE_PROMPTS = [
+    "The function",
+    "This module provides",
+    "If the value is",
+    "An object",
+    "The default",
+]
 
 
 @dataclass
@@ -37,7 +43,9 @@ class StarterConfig:
     lr: float = 1e-3  # peak AdamW learning rate, cosine-decayed to 10% after a linear warmup
     warmup_steps: int = 50  # linear warmup, in optimizer steps
     weight_decay: float = 0.1  # AdamW decoupled weight decay
-    dropout: float = 0.1  # during pretraining only; the saved config has dropout 0 (RM/RL want none)
+    dropout: float = (
+        0.1  # during pretraining only; the saved config has dropout 0 (RM/RL want none)
+    )
     seed: int = 0  # fixes corpus split, initialization and batch order
     threads: int = 2  # torch intra-op threads; results are reproducible for a fixed value
 
@@ -47,9 +55,15 @@ def build_tokenizer(texts: list[str], vocab_size: int, out_dir: Path):
     from transformers import PreTrainedTokenizerFast
 
     bpe = ByteLevelBPETokenizer(add_prefix_space=False)
-    bpe.train_from_iterator(texts, vocab_size=vocab_size, min_frequency=2, special_tokens=[EOS], show_progress=False)
+    bpe.train_from_iterator(
+        texts, vocab_size=vocab_size, min_frequency=2, special_tokens=[EOS], show_progress=False
+    )
     tok = PreTrainedTokenizerFast(
-        tokenizer_object=bpe._tokenizer, bos_token=EOS, eos_token=EOS, unk_token=EOS, pad_token=EOS,
+        tokenizer_object=bpe._tokenizer,
+        bos_token=EOS,
+        eos_token=EOS,
+        unk_token=EOS,
+        pad_token=EOS,
         model_max_length=10**6,
     )
     tok.save_pretrained(out_dir)
@@ -70,11 +84,12 @@ def heldout_perplexity(model, stream: torch.Tensor, block: int) -> float:
     n_blocks = (len(stream) - 1) // block
     nll, count = 0.0, 0
     for i in range(0, n_blocks, 16):
-        rows = [stream[j * block:(j + 1) * block + 1] for j in range(i, min(i + 16, n_blocks))]
+        rows = [stream[j * block : (j + 1) * block + 1] for j in range(i, min(i + 16, n_blocks))]
         batch = torch.stack(rows)
         logits = model(batch[:, :-1], attention_mask=torch.ones_like(batch[:, :-1])).logits
-        loss = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.size(-1)), batch[:, 1:].reshape(-1),
-                                                 reduction="sum")
+        loss = torch.nn.functional.cross_entropy(
+            logits.reshape(-1, logits.size(-1)), batch[:, 1:].reshape(-1), reduction="sum"
+        )
         nll += loss.item()
         count += batch[:, 1:].numel()
     return math.exp(nll / count)
@@ -85,9 +100,13 @@ def _samples(model, tok, seed: int) -> list[str]:
     model.eval()
     tok.padding_side = "left"
     enc = tok(SAMPLE_PROMPTS, return_tensors="pt", padding=True)
-    out = model.generate(**enc, do_sample=True, temperature=0.7, max_new_tokens=24, pad_token_id=tok.pad_token_id)
-    return [p + tok.decode(o[enc["input_ids"].shape[1]:], skip_special_tokens=True)
-            for p, o in zip(SAMPLE_PROMPTS, out)]
+    out = model.generate(
+        **enc, do_sample=True, temperature=0.7, max_new_tokens=24, pad_token_id=tok.pad_token_id
+    )
+    return [
+        p + tok.decode(o[enc["input_ids"].shape[1] :], skip_special_tokens=True)
+        for p, o in zip(SAMPLE_PROMPTS, out)
+    ]
 
 
 def build_starter(out_dir: str, cfg: StarterConfig, progress=None) -> dict:
@@ -106,16 +125,30 @@ def build_starter(out_dir: str, cfg: StarterConfig, progress=None) -> dict:
         tok = build_tokenizer(train, cfg.vocab_size, tmp)
         train_ids, heldout_ids = _token_stream(tok, train), _token_stream(tok, heldout)
         config = GPT2Config(
-            vocab_size=len(tok), n_embd=cfg.n_embd, n_layer=cfg.n_layer, n_head=cfg.n_head,
-            n_positions=cfg.n_positions, bos_token_id=tok.eos_token_id, eos_token_id=tok.eos_token_id,
-            pad_token_id=tok.pad_token_id, resid_pdrop=cfg.dropout, embd_pdrop=cfg.dropout, attn_pdrop=cfg.dropout,
+            vocab_size=len(tok),
+            n_embd=cfg.n_embd,
+            n_layer=cfg.n_layer,
+            n_head=cfg.n_head,
+            n_positions=cfg.n_positions,
+            bos_token_id=tok.eos_token_id,
+            eos_token_id=tok.eos_token_id,
+            pad_token_id=tok.pad_token_id,
+            resid_pdrop=cfg.dropout,
+            embd_pdrop=cfg.dropout,
+            attn_pdrop=cfg.dropout,
         )
         model = GPT2LMHeadModel(config)
         n_params = sum(p.numel() for p in model.parameters())
         decay = [p for n, p in model.named_parameters() if p.dim() >= 2]
         no_decay = [p for n, p in model.named_parameters() if p.dim() < 2]
-        opt = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
-                                 {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr, betas=(0.9, 0.95))
+        opt = torch.optim.AdamW(
+            [
+                {"params": decay, "weight_decay": cfg.weight_decay},
+                {"params": no_decay, "weight_decay": 0.0},
+            ],
+            lr=cfg.lr,
+            betas=(0.9, 0.95),
+        )
 
         def lr_at(step: int) -> float:
             if step < cfg.warmup_steps:
@@ -129,12 +162,16 @@ def build_starter(out_dir: str, cfg: StarterConfig, progress=None) -> dict:
         bar = tqdm(range(cfg.steps), desc="pretrain starter", disable=progress is not None)
         ema = None
         for step in bar:
-            starts = torch.randint(0, len(train_ids) - cfg.block_size - 1, (cfg.batch_size,), generator=gen)
-            batch = torch.stack([train_ids[s:s + cfg.block_size + 1] for s in starts.tolist()])
+            starts = torch.randint(
+                0, len(train_ids) - cfg.block_size - 1, (cfg.batch_size,), generator=gen
+            )
+            batch = torch.stack([train_ids[s : s + cfg.block_size + 1] for s in starts.tolist()])
             for group in opt.param_groups:
                 group["lr"] = lr_at(step)
             logits = model(batch[:, :-1], attention_mask=torch.ones_like(batch[:, :-1])).logits
-            loss = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.size(-1)), batch[:, 1:].reshape(-1))
+            loss = torch.nn.functional.cross_entropy(
+                logits.reshape(-1, logits.size(-1)), batch[:, 1:].reshape(-1)
+            )
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -162,7 +199,7 @@ def build_starter(out_dir: str, cfg: StarterConfig, progress=None) -> dict:
             "weights_bytes": os.path.getsize(tmp / "model.safetensors"),
             "samples": samples,
             "config": asdict(cfg),
-            "corpus": "CPython pydoc_data topics + stdlib docstrings (prose paragraphs), PSF License",
+            "corpus": "CPython pydoc_data topics + stdlib docstrings (prose), PSF License",
         }
         (tmp / "quartet_starter.json").write_text(json.dumps(summary, indent=2))
     return summary
