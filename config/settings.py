@@ -119,25 +119,44 @@ SECURE_HSTS_PRELOAD = not DEBUG
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 X_FRAME_OPTIONS = "DENY"
 
-# Celery (used by the training loop; the web process only enqueues).
-CELERY_BROKER_URL = env(
-    "CELERY_BROKER_URL", default="filesystem://"
-)
+# Celery: the web process only enqueues; workers run the rounds (see config/celery.py).
+CELERY_BROKER_URL = env("CELERY_BROKER_URL", default="filesystem://")
+BROKER_DIR = VAR_DIR / "broker"
 CELERY_BROKER_TRANSPORT_OPTIONS = (
     {
-        "data_folder_in": str(VAR_DIR / "broker" / "out"),
-        "data_folder_out": str(VAR_DIR / "broker" / "out"),
-        "processed_folder": str(VAR_DIR / "broker" / "processed"),
+        # Producer and consumer share one folder: kombu's filesystem transport needs no server.
+        "data_folder_in": str(BROKER_DIR / "queue"),
+        "data_folder_out": str(BROKER_DIR / "queue"),
+        "control_folder": str(BROKER_DIR / "control"),
         "store_processed": False,
     }
     if CELERY_BROKER_URL.startswith("filesystem")
     else {}
 )
 CELERY_RESULT_BACKEND = env("CELERY_RESULT_BACKEND", default=None)
+CELERY_TASK_ACKS_LATE = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1  # one round at a time per worker process
+CELERY_TASK_ROUTES = {
+    "labeling.tasks.training_round": {"queue": "training"},
+    "labeling.tasks.sampling_round": {"queue": "sampling"},
+    "labeling.tasks.loop_safety_net": {"queue": "sampling"},
+}
+CELERY_BEAT_SCHEDULE = {
+    "loop-safety-net": {"task": "labeling.tasks.loop_safety_net", "schedule": 60.0},
+}
+CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 
 # Application settings.
 QUARTET_ARTIFACTS_DIR = Path(env("QUARTET_ARTIFACTS_DIR", default=str(VAR_DIR / "artifacts")))
+# The committed starter policy the demo project uses as its initial policy ρ.
+QUARTET_STARTER_POLICY = env("QUARTET_STARTER_POLICY", default=str(BASE_DIR / "training" / "starter"))
 QUARTET_DEFAULT_LEASE_SECONDS = env.int("QUARTET_DEFAULT_LEASE_SECONDS", default=600)
+# A running round whose worker sent no heartbeat for this long is marked failed by beat.
+QUARTET_RUN_STALE_SECONDS = env.int("QUARTET_RUN_STALE_SECONDS", default=120)
+QUARTET_HEARTBEAT_SECONDS = env.float("QUARTET_HEARTBEAT_SECONDS", default=10.0)
+# Hard limit on one round; a round past it is killed and marked failed.
+QUARTET_ROUND_TIME_LIMIT = env.int("QUARTET_ROUND_TIME_LIMIT", default=6 * 3600)
 
 LOGGING = {
     "version": 1,

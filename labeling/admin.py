@@ -1,4 +1,4 @@
-from django.contrib import admin
+from django.contrib import admin, messages
 
 from labeling.models import (
     Assignment,
@@ -8,7 +8,27 @@ from labeling.models import (
     PolicyVersion,
     Project,
     Prompt,
+    RewardModelVersion,
+    TrainingRun,
 )
+from labeling.services import runs as run_services
+
+
+def _start_action(kind: str, label: str, continue_loop: bool = False):
+    def action(modeladmin, request, queryset):
+        for project in queryset:
+            try:
+                run = run_services.run_start(
+                    project=project, kind=kind, trigger=f"admin: {label.lower()}",
+                    user=request.user, continue_loop=continue_loop,
+                )
+            except (run_services.RunConflict, run_services.RunNotPossible) as exc:
+                modeladmin.message_user(request, f"{project}: {exc}", messages.ERROR)
+            else:
+                modeladmin.message_user(request, f"{project}: {run} queued.", messages.SUCCESS)
+
+    action.__name__ = f"start_{kind}{'_loop' if continue_loop else ''}"
+    return admin.action(description=label)(action)
 
 
 @admin.register(Project)
@@ -17,6 +37,13 @@ class ProjectAdmin(admin.ModelAdmin):
     search_fields = ["name", "slug"]
     prepopulated_fields = {"slug": ["name"]}
     filter_horizontal = ["annotators"]
+    raw_id_fields = ["current_policy", "current_reward_model"]
+    actions = [
+        _start_action("reward", "Train reward model"),
+        _start_action("policy", "Update policy"),
+        _start_action("sampling", "Sample new tasks"),
+        _start_action("reward", "Run the loop once", continue_loop=True),
+    ]
 
 
 @admin.register(Prompt)
@@ -33,8 +60,9 @@ class PromptAdmin(admin.ModelAdmin):
 
 @admin.register(PolicyVersion)
 class PolicyVersionAdmin(admin.ModelAdmin):
-    list_display = ["project", "number", "parent", "artifact_path", "created_at"]
+    list_display = ["project", "number", "parent", "reward_model", "artifact_path", "created_at"]
     list_filter = ["project"]
+    readonly_fields = ["run", "metrics"]
 
 
 class CompletionInline(admin.TabularInline):
@@ -74,3 +102,30 @@ class ChoiceAdmin(admin.ModelAdmin):
     @admin.display(description="best (canonical)")
     def chosen_position(self, obj):
         return obj.completion.position if obj.completion else None
+
+
+@admin.register(RewardModelVersion)
+class RewardModelVersionAdmin(admin.ModelAdmin):
+    list_display = ["project", "number", "num_choices", "heldout_agreement", "gain", "bias", "created_at"]
+    list_filter = ["project"]
+    readonly_fields = ["data_hash", "run", "policy"]
+
+    @admin.display(description="held-out agreement")
+    def heldout_agreement(self, obj):
+        return obj.metrics.get("heldout_agreement")
+
+
+@admin.register(TrainingRun)
+class TrainingRunAdmin(admin.ModelAdmin):
+    list_display = ["id", "project", "kind", "status", "trigger", "progress_step", "progress_total",
+                    "started_at", "finished_at"]
+    list_filter = ["project", "kind", "status"]
+    readonly_fields = ["metrics", "summary", "log_tail", "error", "celery_task_id", "heartbeat_at"]
+    raw_id_fields = ["base_policy", "base_reward_model", "triggered_by"]
+    exclude = ["choices"]
+    actions = ["cancel_runs"]
+
+    @admin.action(description="Cancel selected runs")
+    def cancel_runs(self, request, queryset):
+        for run in queryset:
+            run_services.run_cancel(run=run)

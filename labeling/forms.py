@@ -28,3 +28,13 @@ class ImportForm(forms.Form):
     ]
     kind = forms.ChoiceField(choices=KIND_CHOICES)
     file = forms.FileField()
+
+
+class RunStartForm(forms.Form):
+    ACTIONS = [
+        ("reward", "Train reward model"),
+        ("policy", "Update policy"),
+        ("sampling", "Sample new tasks"),
+        ("loop", "Run the loop once"),
+    ]
+    action = forms.ChoiceField(choices=ACTIONS)

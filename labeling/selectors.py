@@ -6,7 +6,7 @@ from datetime import datetime, time
 from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
-from labeling.models import Assignment, Choice, ComparisonTask, Completion, Project
+from labeling.models import Assignment, Choice, ComparisonTask, Completion, Project, Prompt
 
 
 @dataclass(frozen=True)
@@ -84,4 +84,125 @@ def progress_for_annotator(*, project: Project, annotator) -> Progress:
 def projects_with_open_counts(*, user) -> QuerySet[Project]:
     return projects_for_user(user).annotate(
         open_tasks=Count("tasks", filter=Q(tasks__status=ComparisonTask.Status.OPEN))
+    )
+
+
+# --- inputs for training (plain data; training/ never sees a queryset) ---
+
+
+@dataclass(frozen=True)
+class RewardData:
+    choice_ids: list[int]
+    choices: list  # training.data.FourWayChoice
+
+
+def reward_training_data(*, project: Project, upto_choice_id: int | None) -> RewardData:
+    """Every best-of-four choice of the project (up to ``upto_choice_id``) as FourWayChoice,
+    completions in canonical order and ``best`` the canonical position chosen."""
+    from training.data import FourWayChoice  # plain dataclasses; no torch
+
+    rows = Choice.objects.filter(project=project, kind=Choice.Kind.BEST)
+    if upto_choice_id is not None:
+        rows = rows.filter(pk__lte=upto_choice_id)
+    rows = list(rows.order_by("pk").values_list("pk", "task_id", "task__prompt__text", "completion__position"))
+    texts: dict[int, dict[int, str]] = {}
+    task_ids = {task_id for _, task_id, _, _ in rows}
+    for task_id, position, text in Completion.objects.filter(task_id__in=task_ids).values_list(
+        "task_id", "position", "text"
+    ).iterator(chunk_size=4000):
+        texts.setdefault(task_id, {})[position] = text
+    choices = [
+        FourWayChoice(prompt=prompt, completions=[texts[task_id][p] for p in range(4)], best=best)
+        for _, task_id, prompt, best in rows
+    ]
+    return RewardData(choice_ids=[pk for pk, _, _, _ in rows], choices=choices)
+
+
+def prompts_for_policy_round(*, project: Project, limit: int = 2000) -> list[str]:
+    """Prompts a policy round optimizes on: the project's prompts, newest first."""
+    return list(
+        Prompt.objects.filter(project=project).order_by("-pk").values_list("text", flat=True)[:limit]
+    )
+
+
+def prompts_for_sampling(*, project: Project, policy_version_id: int, count: int, seed: int) -> list[str]:
+    """``count`` prompts for a sampling round, preferring those the policy has sampled least."""
+    import random
+
+    sampled = set(
+        ComparisonTask.objects.filter(project=project, policy_version_id=policy_version_id)
+        .values_list("prompt_id", flat=True)
+    )
+    prompts = list(Prompt.objects.filter(project=project).values_list("pk", "text"))
+    rng = random.Random(seed)
+    rng.shuffle(prompts)
+    prompts.sort(key=lambda row: row[0] in sampled)  # stable: unsampled ones first
+    return [text for _, text in prompts[:count]]
+
+
+# --- the staff dashboard ---
+
+
+@dataclass(frozen=True)
+class Dashboard:
+    project: Project
+    current_policy: object  # PolicyVersion | None
+    current_reward_model: object  # RewardModelVersion | None
+    active_run: object  # TrainingRun | None
+    runs: list
+    new_choices: int
+    open_tasks: int
+    charts: dict
+
+
+def active_run(*, project: Project):
+    from labeling.models import TrainingRun
+
+    return TrainingRun.objects.filter(project=project, status__in=TrainingRun.ACTIVE).first()
+
+
+def dashboard_charts(*, project: Project) -> dict:
+    """Series for the dashboard charts: held-out agreement per reward version, and the final
+    reward, KL and β per policy version."""
+    from labeling.models import PolicyVersion, RewardModelVersion
+
+    rewards = list(
+        RewardModelVersion.objects.filter(project=project).order_by("number").values("number", "metrics")
+    )
+    policies = list(
+        PolicyVersion.objects.filter(project=project, number__gt=0)
+        .order_by("number")
+        .values("number", "metrics")
+    )
+    return {
+        "reward": {
+            "labels": [f"r{r['number']}" for r in rewards],
+            "agreement": [r["metrics"].get("heldout_agreement") for r in rewards],
+        },
+        "policy": {
+            "labels": [f"v{p['number']}" for p in policies],
+            "reward": [p["metrics"].get("reward_last") for p in policies],
+            "kl": [p["metrics"].get("kl_mean_second_half", p["metrics"].get("kl_last")) for p in policies],
+            "beta": [p["metrics"].get("beta_final") for p in policies],
+        },
+    }
+
+
+def dashboard(*, project: Project) -> Dashboard:
+    from labeling.models import TrainingRun
+    from labeling.services.runs import choices_since_last_reward_round
+
+    return Dashboard(
+        project=project,
+        current_policy=project.current_policy,
+        current_reward_model=project.current_reward_model,
+        active_run=active_run(project=project),
+        runs=list(
+            TrainingRun.objects.filter(project=project)
+            .select_related("triggered_by")
+            .order_by("-created_at", "-id")[:20]
+        ),
+        new_choices=choices_since_last_reward_round(project=project),
+        open_tasks=ComparisonTask.objects.filter(project=project, status=ComparisonTask.Status.OPEN).count(),
+        charts=dashboard_charts(project=project),
     )

@@ -1,17 +1,22 @@
-"""The demo project that `make run` sets up: a project, a staff user, two annotators, tasks."""
+"""The demo project that `make run` sets up: a project on the committed starter policy, a staff
+user, two annotators, and prompts to sample from."""
 
 from dataclasses import dataclass
 from pathlib import Path
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
 
 from labeling.models import Project
-from labeling.services.imports import ImportResult, comparisons_import
+from labeling.services.imports import ImportResult, comparisons_import, prompts_import
 
-DEMO_COMPARISONS = Path(__file__).resolve().parent.parent / "fixtures" / "demo_comparisons.jsonl"
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+DEMO_COMPARISONS = FIXTURES / "demo_comparisons.jsonl"
+DEMO_PROMPTS = Path(settings.BASE_DIR) / "training" / "data" / "demo_prompts.jsonl"
 DEMO_INSTRUCTIONS = """Read the prompt, then pick the continuation you like best.
-Prefer continuations that are fluent English, stay on topic and have a warm, positive tone.
+Prefer continuations that are fluent English, follow on from the prompt, and sound positive and
+helpful (useful, simple, safe, clear) rather than negative (error, fail, invalid, deprecated).
 Skip (s) when you cannot decide; flag (f) when all four are broken or unsafe."""
 
 
@@ -20,17 +25,30 @@ class DemoAccounts:
     project: Project
     credentials: list[tuple[str, str, str]]  # (role, username, password)
     imported: ImportResult
+    has_starter: bool
 
 
 def demo_setup(*, password: str) -> DemoAccounts:
-    """Create (or refresh) the demo project, its staff user and two annotators, and import the
-    shipped demo comparisons. Idempotent: existing users get the given password again, and
-    tasks already imported are skipped."""
+    """Create (or refresh) the demo project, its staff user and two annotators, and its prompts.
+
+    With the committed starter policy present, the project runs the loop on it (a reward round
+    after every 64 choices); without it, the shipped pre-sampled comparisons are imported.
+    Idempotent: existing users get the given password again and nothing is imported twice.
+    """
     User = get_user_model()
+    starter = Path(settings.QUARTET_STARTER_POLICY)
+    has_starter = (starter / "config.json").exists()
     with transaction.atomic():
-        project, _ = Project.objects.get_or_create(
+        project, created = Project.objects.get_or_create(
             slug="demo",
-            defaults={"name": "Demo: friendly continuations", "instructions": DEMO_INSTRUCTIONS},
+            defaults={
+                "name": "Demo: helpful continuations",
+                "instructions": DEMO_INSTRUCTIONS,
+                "policy_source": str(starter) if has_starter else "",
+                "loop_enabled": has_starter,
+                "loop_every_choices": 64,
+                "loop_sample_prompts": 32,
+            },
         )
         credentials = []
         for role, username, staff in [
@@ -44,5 +62,8 @@ def demo_setup(*, password: str) -> DemoAccounts:
             user.save()
             project.annotators.add(user)
             credentials.append((role, username, password))
-        imported = comparisons_import(project=project, source=DEMO_COMPARISONS)
-    return DemoAccounts(project=project, credentials=credentials, imported=imported)
+        if has_starter:
+            imported = prompts_import(project=project, source=DEMO_PROMPTS)
+        else:
+            imported = comparisons_import(project=project, source=DEMO_COMPARISONS)
+    return DemoAccounts(project=project, credentials=credentials, imported=imported, has_starter=has_starter)

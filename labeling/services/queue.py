@@ -8,6 +8,7 @@ transaction starts with ``BEGIN IMMEDIATE`` (settings), which serializes hand-ou
 The unique (task, annotator) constraints on Assignment and Choice are the last line of defence.
 """
 
+import logging
 import random
 from dataclasses import dataclass
 from datetime import timedelta
@@ -25,6 +26,8 @@ from labeling.models import (
     Completion,
     Project,
 )
+
+logger = logging.getLogger(__name__)
 
 # The page shows one task and holds the next one ready, so the swap after a choice is instant.
 PENDING_PER_ANNOTATOR = 2
@@ -222,7 +225,20 @@ def comparison_record(
         assignment.save(update_fields=["state"])
         if assignment.state == Assignment.State.DONE:
             _complete_if_full(assignment.task_id)
+        if project.loop_enabled and kind == Choice.Kind.BEST:
+            transaction.on_commit(lambda: _loop_trigger_quietly(project.pk))
     return choice
+
+
+def _loop_trigger_quietly(project_id: int) -> None:
+    # The choice is committed before this runs; a failing trigger must not turn a saved choice
+    # into an error page. Beat re-checks the trigger every minute.
+    from labeling.services.runs import loop_maybe_trigger
+
+    try:
+        loop_maybe_trigger(project_id=project_id)
+    except Exception:
+        logger.exception("loop trigger for project %s failed; beat will retry", project_id)
 
 
 def choice_last_undoable(*, project: Project, annotator) -> Choice | None:

@@ -1,7 +1,4 @@
-"""Quartet's data model: projects, prompts, policy versions, four-way tasks, leases, choices.
-
-Fields, constraints and cheap properties only; writes live in services.py.
-"""
+"""Projects, prompts, policy versions, four-way tasks, leases and choices."""
 
 from django.conf import settings
 from django.db import models
@@ -24,6 +21,47 @@ class Project(models.Model):
         settings.AUTH_USER_MODEL, blank=True, related_name="labeling_projects"
     )
     created_at = models.DateTimeField(auto_now_add=True)
+
+    # --- the training loop (staff settings) ---
+    policy_source = models.CharField(
+        max_length=500,
+        blank=True,
+        help_text="The initial policy ρ: a hub id or a folder readable by the workers. "
+        "Every reward round normalizes on it and every policy round is KL-penalized against it.",
+    )
+    current_policy = models.ForeignKey(
+        "labeling.PolicyVersion", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    current_reward_model = models.ForeignKey(
+        "labeling.RewardModelVersion", null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    loop_enabled = models.BooleanField(
+        default=False, help_text="Start a reward round automatically after every N new choices."
+    )
+    loop_every_choices = models.PositiveIntegerField(
+        default=64, help_text="N: new best-of-four choices that trigger a reward round."
+    )
+    loop_sample_prompts = models.PositiveIntegerField(
+        default=32, help_text="M: prompts sampled (four completions each) after a policy round."
+    )
+    queue_low_water = models.PositiveIntegerField(
+        default=16, help_text="Sample more tasks when fewer than this many are open (0: never)."
+    )
+    retire_after_versions = models.PositiveSmallIntegerField(
+        null=True, blank=True,
+        help_text="Retire open tasks sampled by a policy more than K versions older than the "
+        "current one (empty: keep them).",
+    )
+    reward_config = models.JSONField(
+        default=dict, blank=True, help_text="Overrides of training.config.RewardConfig fields."
+    )
+    policy_config = models.JSONField(
+        default=dict, blank=True, help_text="Overrides of training.config.PolicyConfig fields."
+    )
+    sample_config = models.JSONField(
+        default=dict, blank=True, help_text="Overrides of training.config.SampleConfig fields."
+    )
 
     class Meta:
         ordering = ["name"]
@@ -62,6 +100,15 @@ class PolicyVersion(models.Model):
         "self", null=True, blank=True, on_delete=models.PROTECT, related_name="children"
     )
     artifact_path = models.CharField(max_length=500, blank=True)
+    reward_model = models.ForeignKey(
+        "labeling.RewardModelVersion", null=True, blank=True, on_delete=models.PROTECT,
+        related_name="policies", help_text="The reward model this version was tuned on.",
+    )
+    run = models.OneToOneField(
+        "labeling.TrainingRun", null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="produced_policy",
+    )
+    metrics = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -1,0 +1,268 @@
+"""Executing rounds on a worker: load inputs through selectors, call training/, store outputs.
+
+Worker-only: imports torch through training/. A new version is written to a temporary folder
+by training/ and renamed into place, and becomes current only in the transaction that marks
+its run succeeded, so a failed or killed round leaves the previous versions untouched.
+"""
+
+import collections
+import logging
+import threading
+import time
+import traceback
+from dataclasses import fields
+from pathlib import Path
+
+from django.conf import settings
+from django.db import close_old_connections, connection, transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from labeling import selectors
+from labeling.models import PolicyVersion, Project, RewardModelVersion, TrainingRun
+from labeling.services.imports import NewTask, tasks_create
+from labeling.services.runs import policy_current, policy_initial, run_chain_next
+
+log = logging.getLogger(__name__)
+Status = TrainingRun.Status
+Kind = TrainingRun.Kind
+
+# Metrics kept in a run's time series (the progress bar gets every report regardless).
+SERIES_KEYS = ("loss", "agreement", "heldout_agreement", "reward", "kl", "beta", "score")
+
+
+class RunCancelled(Exception):
+    """Raised from the progress callback when staff asked the run to stop."""
+
+
+class RunReporter:
+    """The progress callback handed to training/: records progress, metrics and a log tail on the
+    run (at most once a second), and stops the round when cancellation was requested.
+
+    A heartbeat thread keeps ``heartbeat_at`` fresh while the worker lives, even through long
+    steps without progress; when the worker process dies the heartbeats stop and beat reaps it.
+    """
+
+    def __init__(self, run_id: int, *, echo=None):
+        self.run_id = run_id
+        self.series: list[dict] = []
+        self.log = collections.deque(maxlen=40)
+        self.echo = echo  # e.g. a tqdm update for management commands
+        self._last_write = 0.0
+        self._stop = threading.Event()
+        self._beat = threading.Thread(target=self._heartbeat, daemon=True)
+
+    def __enter__(self):
+        self._beat.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._beat.join(timeout=5)
+        self.flush()
+        return False
+
+    def _heartbeat(self):
+        try:
+            while not self._stop.wait(settings.QUARTET_HEARTBEAT_SECONDS):
+                TrainingRun.objects.filter(pk=self.run_id).update(heartbeat_at=timezone.now())
+        finally:
+            connection.close()
+
+    def note(self, line: str) -> None:
+        self.log.append(f"{timezone.now():%H:%M:%S} {line}")
+
+    def __call__(self, step: int, total: int, metrics: dict) -> None:
+        point = {k: round(float(v), 6) for k, v in metrics.items() if k in SERIES_KEYS and v is not None}
+        if point:
+            self.series.append({"step": step, **point})
+            self.note(f"step {step}/{total} " + " ".join(f"{k}={v:.4g}" for k, v in point.items()))
+        self.step, self.total = step, total
+        if self.echo:
+            self.echo(step, total, metrics)
+        now = time.monotonic()
+        if now - self._last_write >= 1.0 or step >= total:
+            self._last_write = now
+            self.flush()
+            if TrainingRun.objects.filter(pk=self.run_id, cancel_requested=True).exists():
+                raise RunCancelled("Cancelled by staff.")
+
+    def flush(self) -> None:
+        update = {"metrics": self.series, "log_tail": "\n".join(self.log), "heartbeat_at": timezone.now()}
+        if hasattr(self, "step"):
+            update.update(progress_step=self.step, progress_total=self.total)
+        TrainingRun.objects.filter(pk=self.run_id).update(**update)
+
+
+def _config(cls, overrides: dict):
+    known = {f.name for f in fields(cls)}
+    unknown = set(overrides) - known
+    if unknown:
+        raise ValueError(f"unknown {cls.__name__} settings: {', '.join(sorted(unknown))}")
+    return cls(**overrides)
+
+
+def _artifact_dir(project: Project, kind: str, run_id: int) -> Path:
+    # Named by run, not version number: numbers are assigned only on success, so two attempts
+    # never compete for a folder and a failed attempt leaves no gap in the numbering.
+    return Path(settings.QUARTET_ARTIFACTS_DIR) / project.slug / kind / f"run-{run_id}"
+
+
+def _claim(run_id: int) -> TrainingRun | None:
+    with transaction.atomic():
+        run = TrainingRun.objects.select_for_update().select_related("project").get(pk=run_id)
+        if run.status != Status.QUEUED:
+            return None  # cancelled meanwhile, or a redelivered message for a run already taken
+        run.status = Status.RUNNING
+        run.started_at = run.heartbeat_at = timezone.now()
+        run.save(update_fields=["status", "started_at", "heartbeat_at"])
+    return run
+
+
+def _reward_round(run: TrainingRun, reporter: RunReporter) -> None:
+    from training.config import RewardConfig
+    from training.reward import train_reward_model
+
+    project = run.project
+    rho = policy_initial(project=project)
+    data = selectors.reward_training_data(project=project, upto_choice_id=run.choices_upto)
+    reporter.note(f"training on {len(data.choices)} choices from rho {rho.artifact_path}")
+    cfg = _config(RewardConfig, run.config)
+    if cfg.norm_prompts is None:
+        cfg.norm_prompts = selectors.prompts_for_policy_round(project=project, limit=cfg.n_norm_samples)
+    result = train_reward_model(
+        data.choices,
+        policy_path=rho.artifact_path,
+        reference_path=rho.artifact_path,
+        out_dir=str(_artifact_dir(project, "reward", run.pk)),
+        cfg=cfg,
+        progress=reporter,
+    )
+    with transaction.atomic():
+        number = (project.reward_models.aggregate(m=Max("number"))["m"] or 0) + 1
+        version = RewardModelVersion.objects.create(
+            project=project,
+            number=number,
+            artifact_path=result.path,
+            policy=rho,
+            gain=result.gain,
+            bias=result.bias,
+            metrics=result.metrics,
+            data_hash=result.data_hash,
+            num_choices=len(data.choices),
+            run=run,
+        )
+        run.choices.add(*data.choice_ids)
+        Project.objects.filter(pk=project.pk).update(current_reward_model=version)
+        _succeed(run, summary={"reward_model": number, **_plain(result.metrics)})
+
+
+def _policy_round(run: TrainingRun, reporter: RunReporter) -> None:
+    from training.config import PolicyConfig
+    from training.policy import update_policy
+
+    project = run.project
+    rho = policy_initial(project=project)
+    base, reward = run.base_policy, run.base_reward_model
+    prompts = selectors.prompts_for_policy_round(project=project)
+    reporter.note(f"policy v{base.number} against reward v{reward.number}, {len(prompts)} prompts")
+    result = update_policy(
+        policy_path=base.artifact_path,
+        reference_path=rho.artifact_path,
+        reward_path=reward.artifact_path,
+        prompts=prompts,
+        out_dir=str(_artifact_dir(project, "policy", run.pk)),
+        cfg=_config(PolicyConfig, run.config),
+        progress=reporter,
+    )
+    with transaction.atomic():
+        number = (project.policy_versions.aggregate(m=Max("number"))["m"] or 0) + 1
+        version = PolicyVersion.objects.create(
+            project=project,
+            number=number,
+            parent=base,
+            artifact_path=result.path,
+            reward_model=reward,
+            run=run,
+            metrics=_plain(result.final),
+        )
+        Project.objects.filter(pk=project.pk).update(current_policy=version)
+        _succeed(run, summary={"policy": number, **_plain(result.final)})
+
+
+def _sampling_round(run: TrainingRun, reporter: RunReporter) -> None:
+    from training.config import SampleConfig
+    from training.sampling import sample_completions
+
+    project = run.project
+    policy = policy_current(project=project)
+    cfg = _config(SampleConfig, run.config)
+    prompts = selectors.prompts_for_sampling(
+        project=project, policy_version_id=policy.pk, count=project.loop_sample_prompts, seed=run.pk
+    )
+    if not prompts:
+        raise ValueError(f"Project {project.slug!r} has no prompts to sample from; import some.")
+    reporter.note(f"sampling {len(prompts)} prompts x4 from policy v{policy.number}")
+    samples = sample_completions(policy.artifact_path, prompts, cfg, progress=reporter)
+    tasks = [
+        NewTask(prompt=prompt, completions=[s.text for s in four])
+        for prompt, four in zip(prompts, samples, strict=True)
+    ]
+    with transaction.atomic():
+        created = tasks_create(project=project, tasks=tasks, policy_version=policy)
+        retired = 0
+        if project.retire_after_versions is not None:
+            retired = project.tasks.filter(
+                status="open", generation__lt=policy.number - project.retire_after_versions
+            ).update(status="retired")
+        _succeed(
+            run,
+            summary={"policy": policy.number, "tasks_created": created.created,
+                     "duplicates": created.duplicates, "tasks_retired": retired},
+        )
+
+
+def _plain(metrics: dict) -> dict:
+    return {k: v for k, v in metrics.items() if isinstance(v, (int, float, str, bool)) or v is None}
+
+
+def _succeed(run: TrainingRun, *, summary: dict) -> None:
+    TrainingRun.objects.filter(pk=run.pk).update(
+        status=Status.SUCCEEDED, finished_at=timezone.now(), summary=summary,
+        progress_step=max(run.progress_step, 1), progress_total=max(run.progress_total, 1),
+    )
+    run.status = Status.SUCCEEDED
+    run_chain_next(run=run)
+
+
+def run_mark_failed(*, run_id: int, error: str) -> None:
+    """Record a failure; previous versions stay current. Idempotent."""
+    TrainingRun.objects.filter(pk=run_id, status__in=TrainingRun.ACTIVE).update(
+        status=Status.FAILED, finished_at=timezone.now(), error=error[:10_000]
+    )
+
+
+ROUNDS = {Kind.REWARD: _reward_round, Kind.POLICY: _policy_round, Kind.SAMPLING: _sampling_round}
+
+
+def run_execute(*, run_id: int, echo=None) -> str:
+    """Run a queued round to its end. Side effects: on success a new current version (or new
+    tasks) and, with continue_loop, the next round queued; on failure or cancellation the run
+    records why and nothing else changes. Returns the final status."""
+    close_old_connections()
+    run = _claim(run_id)
+    if run is None:
+        return "skipped"
+    reporter = RunReporter(run_id, echo=echo)
+    try:
+        with reporter:
+            ROUNDS[run.kind](run, reporter)
+    except RunCancelled:
+        TrainingRun.objects.filter(pk=run_id).update(status=Status.CANCELLED, finished_at=timezone.now())
+        return Status.CANCELLED
+    except Exception as exc:
+        log.exception("run %s failed", run_id)
+        detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+        run_mark_failed(run_id=run_id, error=detail)
+        return Status.FAILED
+    return Status.SUCCEEDED

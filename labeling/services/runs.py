@@ -1,0 +1,240 @@
+"""Starting, chaining, cancelling and reaping training runs. Safe to import in the web process:
+nothing here imports torch; the work itself happens in services/execution.py on a worker.
+"""
+
+import logging
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from labeling.models import Choice, ComparisonTask, PolicyVersion, Project, TrainingRun
+
+log = logging.getLogger(__name__)
+
+Kind = TrainingRun.Kind
+Status = TrainingRun.Status
+
+
+class RunConflict(Exception):
+    """Another training run of the project is queued or running."""
+
+
+class RunNotPossible(Exception):
+    """The project lacks what this run needs (an initial policy, a reward model…)."""
+
+
+def policy_initial(*, project: Project) -> PolicyVersion:
+    """Version 0: the project's initial policy ρ, created from ``project.policy_source``."""
+    if not project.policy_source:
+        raise RunNotPossible(f"Project {project.slug!r} has no initial policy (policy_source).")
+    version, _ = PolicyVersion.objects.get_or_create(
+        project=project, number=0, defaults={"artifact_path": project.policy_source}
+    )
+    return version
+
+
+def policy_current(*, project: Project) -> PolicyVersion:
+    return project.current_policy or policy_initial(project=project)
+
+
+def _enqueue(run_id: int) -> None:
+    """Send the run to its worker queue. A broker that is down is logged, not raised: the run
+    stays queued without a task id and the beat safety net sends it again."""
+    from labeling import tasks  # Celery only; keeps this module light for migrations and tests
+
+    run = TrainingRun.objects.only("kind", "status").get(pk=run_id)
+    if run.status != Status.QUEUED:
+        return
+    task = tasks.sampling_round if run.kind == Kind.SAMPLING else tasks.training_round
+    try:
+        result = task.apply_async(
+            args=[run_id],
+            retry=True,
+            retry_policy={"max_retries": 2, "interval_start": 0, "interval_step": 0.5},
+        )
+    except Exception as exc:  # kombu raises several types for an unreachable broker
+        log.warning("could not enqueue run %s (%s); beat will retry", run_id, exc)
+        return
+    TrainingRun.objects.filter(pk=run_id).update(celery_task_id=result.id)
+
+
+def run_start(
+    *,
+    project: Project,
+    kind: str,
+    trigger: str,
+    user=None,
+    continue_loop: bool = False,
+    enqueue: bool = True,
+) -> TrainingRun:
+    """Create a queued run and (after commit) send it to a worker.
+
+    Raises RunConflict when the project already has an active run (enforced by a partial
+    unique index), RunNotPossible when a prerequisite is missing. ``enqueue=False`` leaves the
+    run for the caller to execute in-process (management commands).
+    """
+    if kind not in Kind.values:
+        raise ValueError(f"unknown run kind {kind!r}")
+    base_policy = policy_current(project=project)
+    base_reward = project.current_reward_model
+    if kind == Kind.POLICY and base_reward is None:
+        raise RunNotPossible("Train a reward model first: a policy round needs one.")
+    try:
+        with transaction.atomic():
+            run = TrainingRun.objects.create(
+                project=project,
+                kind=kind,
+                trigger=trigger,
+                triggered_by=user,
+                continue_loop=continue_loop,
+                base_policy=base_policy,
+                base_reward_model=base_reward,
+                choices_upto=(
+                    Choice.objects.filter(project=project).aggregate(m=Max("pk"))["m"] or 0
+                    if kind == Kind.REWARD
+                    else None
+                ),
+                config={
+                    Kind.REWARD: project.reward_config,
+                    Kind.POLICY: project.policy_config,
+                    Kind.SAMPLING: project.sample_config,
+                }[kind],
+            )
+    except IntegrityError:
+        raise RunConflict("Another training run of this project is queued or running.") from None
+    if enqueue:
+        transaction.on_commit(lambda: _enqueue(run.pk))
+    return run
+
+
+def run_chain_next(*, run: TrainingRun) -> TrainingRun | None:
+    """After a successful round with ``continue_loop``: reward → policy → sampling."""
+    following = {Kind.REWARD: Kind.POLICY, Kind.POLICY: Kind.SAMPLING}.get(run.kind)
+    if not run.continue_loop or following is None:
+        return None
+    project = Project.objects.get(pk=run.project_id)
+    return run_start(
+        project=project,
+        kind=following,
+        trigger=f"loop: after {run.get_kind_display().lower()} #{run.pk}",
+        user=run.triggered_by,
+        continue_loop=True,
+    )
+
+
+def run_cancel(*, run: TrainingRun) -> TrainingRun:
+    """A queued run is cancelled at once; a running one stops at its next progress report."""
+    with transaction.atomic():
+        run = TrainingRun.objects.select_for_update().get(pk=run.pk)
+        if run.status == Status.QUEUED:
+            run.status = Status.CANCELLED
+            run.finished_at = timezone.now()
+            run.save(update_fields=["status", "finished_at"])
+        elif run.status == Status.RUNNING:
+            run.cancel_requested = True
+            run.save(update_fields=["cancel_requested"])
+    return run
+
+
+def choices_since_last_reward_round(*, project: Project) -> int:
+    last = (
+        TrainingRun.objects.filter(project=project, kind=Kind.REWARD)
+        .exclude(status__in=[Status.FAILED, Status.CANCELLED])
+        .aggregate(upto=Max("choices_upto"))["upto"]
+    )
+    return Choice.objects.filter(
+        project=project, kind=Choice.Kind.BEST, pk__gt=int(last or 0)
+    ).count()
+
+
+def loop_maybe_trigger(*, project_id: int) -> TrainingRun | None:
+    """Start the loop (a reward round that chains on) once N new choices have arrived.
+
+    Called after each choice commits. Cheap when nothing is due: one project read and,
+    when the loop is on, one indexed count.
+    """
+    project = Project.objects.get(pk=project_id)
+    if not project.loop_enabled or not project.policy_source:
+        return None
+    if TrainingRun.objects.filter(project=project, status__in=TrainingRun.ACTIVE).exists():
+        return None
+    new = choices_since_last_reward_round(project=project)
+    if new < project.loop_every_choices:
+        return None
+    try:
+        return run_start(
+            project=project,
+            kind=Kind.REWARD,
+            trigger=f"loop: {new} new choices",
+            continue_loop=True,
+        )
+    except (RunConflict, RunNotPossible):
+        return None
+
+
+def queue_maybe_refill(*, project: Project) -> TrainingRun | None:
+    """Sample new tasks when fewer than the low-water mark are open and nothing else runs."""
+    if not project.queue_low_water or not project.policy_source:
+        return None
+    open_tasks = ComparisonTask.objects.filter(
+        project=project, status=ComparisonTask.Status.OPEN
+    ).count()
+    if open_tasks >= project.queue_low_water:
+        return None
+    try:
+        return run_start(
+            project=project,
+            kind=Kind.SAMPLING,
+            trigger=f"low water: {open_tasks} open tasks",
+        )
+    except (RunConflict, RunNotPossible):
+        return None
+
+
+def runs_fail_stale(*, stale_after: timedelta | None = None) -> list[int]:
+    """Mark running runs whose worker stopped sending heartbeats as failed; their previous
+    versions stay current. Returns the ids marked."""
+    stale_after = stale_after or timedelta(seconds=settings.QUARTET_RUN_STALE_SECONDS)
+    cutoff = timezone.now() - stale_after
+    stale = list(
+        TrainingRun.objects.filter(status=Status.RUNNING, heartbeat_at__lt=cutoff).values_list(
+            "pk", flat=True
+        )
+    )
+    if stale:
+        TrainingRun.objects.filter(pk__in=stale, status=Status.RUNNING).update(
+            status=Status.FAILED,
+            finished_at=timezone.now(),
+            error=f"The worker stopped responding (no heartbeat for {int(stale_after.total_seconds())} s). "
+            "The previous versions stay current; start the round again.",
+        )
+    return stale
+
+
+def runs_resend_unsent(*, older_than: timedelta = timedelta(seconds=30)) -> list[int]:
+    """Queued runs that never reached the broker (it was down) are sent again."""
+    cutoff = timezone.now() - older_than
+    unsent = list(
+        TrainingRun.objects.filter(
+            status=Status.QUEUED, celery_task_id="", created_at__lt=cutoff
+        ).values_list("pk", flat=True)
+    )
+    for run_id in unsent:
+        _enqueue(run_id)
+    return unsent
+
+
+def loop_safety_net() -> dict:
+    """What Celery beat runs every minute: reap dead runs, resend unsent ones, top up queues,
+    and trigger loops whose trigger was lost."""
+    failed = runs_fail_stale()
+    resent = runs_resend_unsent()
+    started = []
+    for project in Project.objects.exclude(policy_source=""):
+        run = loop_maybe_trigger(project_id=project.pk) or queue_maybe_refill(project=project)
+        if run is not None:
+            started.append(run.pk)
+    return {"failed": failed, "resent": resent, "started": started}

@@ -1,0 +1,74 @@
+"""Staff views for the training loop: dashboard, start and cancel rounds, live progress."""
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_GET, require_POST
+
+from labeling import selectors
+from labeling.forms import RunStartForm
+from labeling.models import Project, TrainingRun
+from labeling.services import runs as run_services
+
+ACTIVE_RUN = "labeling/dashboard.html#active-run"
+
+
+def _staff_project(request, slug) -> Project:
+    if not request.user.is_staff:
+        raise PermissionDenied("Only staff can see and steer training.")
+    return get_object_or_404(Project, slug=slug)
+
+
+@require_GET
+def dashboard(request, slug):
+    project = _staff_project(request, slug)
+    if request.htmx:
+        run = selectors.active_run(project=project)
+        response = render(request, ACTIVE_RUN, {"run": run, "project": project})
+        shown = request.GET.get("shown", "")
+        if shown and shown != str(run.pk if run else ""):
+            # The round the page was showing has ended: reload for the new history and charts.
+            response.headers["HX-Refresh"] = "true"
+        return response
+    board = selectors.dashboard(project=project)
+    return render(request, "labeling/dashboard.html", {"board": board, "project": project})
+
+
+@require_POST
+def run_start(request, slug):
+    project = _staff_project(request, slug)
+    form = RunStartForm(request.POST)
+    error = None
+    if form.is_valid():
+        action = form.cleaned_data["action"]
+        try:
+            run_services.run_start(
+                project=project,
+                kind="reward" if action == "loop" else action,
+                trigger=f"staff: {dict(RunStartForm.ACTIONS)[action].lower()}",
+                user=request.user,
+                continue_loop=action == "loop",
+            )
+        except (run_services.RunConflict, run_services.RunNotPossible) as exc:
+            error = str(exc)
+    else:
+        error = "Unknown action."
+    return _active_run_response(request, project, error)
+
+
+def _active_run_response(request, project, error=None):
+    if not request.htmx:  # plain form post: back to the dashboard
+        if error:
+            messages.error(request, error)
+        return redirect("labeling:dashboard", slug=project.slug)
+    run = selectors.active_run(project=project)
+    status = 409 if error else 200
+    return render(request, ACTIVE_RUN, {"run": run, "project": project, "error": error}, status=status)
+
+
+@require_POST
+def run_cancel(request, slug, run_id):
+    project = _staff_project(request, slug)
+    run = get_object_or_404(TrainingRun, pk=run_id, project=project)
+    run_services.run_cancel(run=run)
+    return _active_run_response(request, project)
