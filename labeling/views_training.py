@@ -62,8 +62,9 @@ def _active_run_response(request, project, error=None):
             messages.error(request, error)
         return redirect("labeling:dashboard", slug=project.slug)
     run = selectors.active_run(project=project)
-    status = 409 if error else 200
-    return render(request, ACTIVE_RUN, {"run": run, "project": project, "error": error}, status=status)
+    # 200 even for a refused start: htmx swaps only successful responses, and the message
+    # belongs in the panel.
+    return render(request, ACTIVE_RUN, {"run": run, "project": project, "error": error})
 
 
 @require_POST
