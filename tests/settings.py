@@ -23,3 +23,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
     # the busy timeout, so threads would fail instead of waiting their turn as in production.
     VAR_DIR.mkdir(exist_ok=True)  # noqa: F405
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test.sqlite3")}  # noqa: F405
+
+# CI sets REDIS_URL: the suite then talks to a real Redis broker; otherwise the filesystem one.
+if os.environ.get("REDIS_URL") and not os.environ.get("CELERY_BROKER_URL"):
+    CELERY_BROKER_URL = os.environ["REDIS_URL"]
+    CELERY_BROKER_TRANSPORT_OPTIONS = {}

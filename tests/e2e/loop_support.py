@@ -1,0 +1,29 @@
+"""Helpers for the loop tests: choices made directly through the services (no HTTP)."""
+
+import random
+
+from labeling.services import assignments_pending_for_annotator, comparison_record
+from labeling.services.execution import run_execute
+from labeling.services import runs as run_services
+from tests.factories import UserFactory
+
+
+def seed_choices(project, count: int, oracle_name: str = "sentiment") -> None:
+    """Sample tasks from the project's current policy in-process and label ``count`` of them
+    with a simulated labeler."""
+    from training.oracles import get_oracle
+
+    project.loop_sample_prompts = count
+    project.save(update_fields=["loop_sample_prompts"])
+    run = run_services.run_start(project=project, kind="sampling", trigger="seed", enqueue=False)
+    assert run_execute(run_id=run.pk) == "succeeded"
+    user = UserFactory()
+    project.annotators.add(user)
+    oracle, rng = get_oracle(oracle_name), random.Random(0)
+    for _ in range(count):
+        lease = assignments_pending_for_annotator(project=project, annotator=user)[0]
+        texts = [c.text for c in lease.task.completions.order_by("position")]
+        comparison_record(
+            project=project, annotator=user, assignment_id=lease.pk, kind="best",
+            position=oracle.choose(lease.task.prompt.text, texts, rng),
+        )
