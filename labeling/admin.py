@@ -37,7 +37,9 @@ class ProjectAdmin(admin.ModelAdmin):
     search_fields = ["name", "slug"]
     prepopulated_fields = {"slug": ["name"]}
     filter_horizontal = ["annotators"]
-    raw_id_fields = ["current_policy", "current_reward_model"]
+    # Read-only: only a succeeded run makes a version current; a form saved while a round
+    # finishes must not write back the versions it was opened with.
+    readonly_fields = ["current_policy", "current_reward_model"]
     actions = [
         _start_action("reward", "Train reward model"),
         _start_action("policy", "Update policy"),

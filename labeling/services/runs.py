@@ -78,6 +78,8 @@ def run_start(
     """
     if kind not in Kind.values:
         raise ValueError(f"unknown run kind {kind!r}")
+    # Versions and settings as committed now, not as a caller's instance remembers them.
+    project = Project.objects.select_related("current_policy", "current_reward_model").get(pk=project.pk)
     base_policy = policy_current(project=project)
     base_reward = project.current_reward_model
     if kind == Kind.POLICY and base_reward is None:

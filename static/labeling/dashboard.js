@@ -3,7 +3,7 @@
   "use strict";
   function draw() {
     const data = JSON.parse(document.getElementById("chart-data").textContent);
-    const opts = { responsive: true, animation: false, plugins: { legend: { position: "bottom" } } };
+    const opts = { responsive: true, maintainAspectRatio: false, animation: false, plugins: { legend: { position: "bottom" } } };
     new Chart(document.getElementById("chart-reward"), {
       type: "line",
       data: {

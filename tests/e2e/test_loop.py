@@ -190,8 +190,8 @@ def test_killed_worker_leaves_the_run_failed_and_versions_current(loop_project, 
     loop_project.refresh_from_db()
     before = (loop_project.current_policy_id, loop_project.current_reward_model_id)
 
-    loop_project.policy_config = {"steps": 200, "batch_size": 8}  # long enough to be killed in
-    loop_project.save()
+    # Long enough to be killed in. update(), not save(): save() would write back stale versions.
+    Project.objects.filter(pk=loop_project.pk).update(policy_config={"steps": 200, "batch_size": 8})
     run = run_services.run_start(project=loop_project, kind="policy", trigger="test: to be killed")
     wait_for(lambda: TrainingRun.objects.filter(pk=run.pk, status="running").exists(),
              timeout=300, what="the policy round to start", worker=worker)
@@ -207,8 +207,7 @@ def test_killed_worker_leaves_the_run_failed_and_versions_current(loop_project, 
     out = Path(settings.QUARTET_ARTIFACTS_DIR) / "loop" / "policy" / f"run-{run.pk}"
     assert not out.exists()  # at most a hidden .tmp folder, never one that looks finished
 
-    loop_project.policy_config = {"steps": 2, "batch_size": 8}
-    loop_project.save()
+    Project.objects.filter(pk=loop_project.pk).update(policy_config={"steps": 2, "batch_size": 8})
     worker.start()
     again = run_services.run_start(project=loop_project, kind="policy", trigger="test: rerun")
     wait_for(lambda: TrainingRun.objects.filter(pk=again.pk, status="succeeded").exists(),
