@@ -29,7 +29,8 @@ NEGATIVE = frozenset(
     """
 error errors fail fails failed failure invalid wrong bad deprecated never not cannot can't
 unsafe slow slower exception exceptions raise raises raised broken problem problems unable
-impossible missing ignored ignore incorrect illegal unknown lost undefined warning warnings abort aborted crash
+impossible missing ignored ignore incorrect illegal unknown lost undefined warning warnings
+abort aborted crash
 """.split()
 )
 

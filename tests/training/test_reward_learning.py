@@ -10,6 +10,7 @@ from training.sampling import sample_completions
 
 def test_reward_model_agrees_with_simulated_labeler_above_chance(trained_reward):
     m = trained_reward.metrics
+    print("reward metrics", m)
     assert m["n_heldout"] == 80 and m["n_train"] == 320
     # Chance is 25% on four-way choices.
     assert m["heldout_agreement"] >= 0.5, m
@@ -34,6 +35,7 @@ def test_normalized_rewards_on_fresh_samples_from_rho(trained_reward, starter_pa
         [p for p, r in zip(prompts, rows) for _ in r], [s.text for r in rows for s in r]
     )
     assert len(rewards) == 256
+    print("fresh rho rewards", statistics.fmean(rewards), statistics.stdev(rewards))
     assert abs(statistics.fmean(rewards)) <= 0.1, statistics.fmean(rewards)
     assert abs(statistics.stdev(rewards) - 1.0) <= 0.1, statistics.stdev(rewards)
 
