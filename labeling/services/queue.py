@@ -225,18 +225,20 @@ def comparison_record(
         assignment.save(update_fields=["state"])
         if assignment.state == Assignment.State.DONE:
             _complete_if_full(assignment.task_id)
-        if project.loop_enabled and kind == Choice.Kind.BEST:
+        if project.policy_source and (project.loop_enabled or project.queue_low_water):
             transaction.on_commit(lambda: _loop_trigger_quietly(project.pk))
     return choice
 
 
 def _loop_trigger_quietly(project_id: int) -> None:
     # The choice is committed before this runs; a failing trigger must not turn a saved choice
-    # into an error page. Beat re-checks the trigger every minute.
-    from labeling.services.runs import loop_maybe_trigger
+    # into an error page. Beat re-checks both every minute. The loop comes first; topping up
+    # the queue only when no round starts.
+    from labeling.services.runs import loop_maybe_trigger, queue_maybe_refill
 
     try:
-        loop_maybe_trigger(project_id=project_id)
+        if loop_maybe_trigger(project_id=project_id) is None:
+            queue_maybe_refill(project=Project.objects.get(pk=project_id))
     except Exception:
         logger.exception("loop trigger for project %s failed; beat will retry", project_id)
 
