@@ -46,6 +46,7 @@ def loop_project(project):
     project.policy_source = "/models/rho"
     project.loop_enabled = True
     project.loop_every_choices = 3
+    project.queue_low_water = 0  # tested on its own below
     project.save()
     return project
 
