@@ -1,12 +1,16 @@
 """Settings for the test suite: production settings with test-only secrets and plain HTTP."""
 
 import os
+from pathlib import Path
 
 os.environ.setdefault("SECRET_KEY", "tests-only-not-a-secret")
 os.environ.setdefault("SECURE_SSL_REDIRECT", "0")
 os.environ.setdefault("SESSION_COOKIE_SECURE", "0")
 os.environ.setdefault("CSRF_COOKIE_SECURE", "0")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+# Tests never share a broker folder with a `make run` worker on the same machine (worker
+# processes started by the tests inherit this).
+os.environ.setdefault("QUARTET_BROKER_DIR", str(Path(__file__).resolve().parents[1] / "var" / "test-broker"))
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 from config.settings import *  # noqa: E402,F403
