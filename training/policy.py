@@ -242,6 +242,12 @@ def update_policy(
             peft_config=peft_config,
         )
         callback.trainer = trainer
+        if progress is not None:
+            # The caller draws progress from our per-step records; the default printer would
+            # dump every raw log dict to stdout as well.
+            from transformers.trainer_callback import PrinterCallback
+
+            trainer.remove_callback(PrinterCallback)
         if cfg.use_lora and cfg.beta > 0 and policy_path != reference_path:
             _attach_reference(trainer, reference_path)
         trainer.train()
