@@ -29,6 +29,10 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_htmx",
     "template_partials",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI assets served from here: no CDN
     "labeling",
 ]
 
@@ -121,7 +125,7 @@ X_FRAME_OPTIONS = "DENY"
 
 # Celery: the web process only enqueues; workers run the rounds (see config/celery.py).
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", default="filesystem://")
-BROKER_DIR = VAR_DIR / "broker"
+BROKER_DIR = Path(env("QUARTET_BROKER_DIR", default=str(VAR_DIR / "broker")))
 CELERY_BROKER_TRANSPORT_OPTIONS = (
     {
         # Producer and consumer share one folder: kombu's filesystem transport needs no server.
@@ -157,6 +161,41 @@ QUARTET_RUN_STALE_SECONDS = env.int("QUARTET_RUN_STALE_SECONDS", default=120)
 QUARTET_HEARTBEAT_SECONDS = env.float("QUARTET_HEARTBEAT_SECONDS", default=10.0)
 # Hard limit on one round; a round past it is killed and marked failed.
 QUARTET_ROUND_TIME_LIMIT = env.int("QUARTET_ROUND_TIME_LIMIT", default=6 * 3600)
+
+# REST API (labeling/api/): tokens for scripts, the session for the browser.
+REST_FRAMEWORK = {
+    # Token first: an anonymous request gets 401 with a WWW-Authenticate challenge.
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PAGINATION_CLASS": "labeling.api.base.Pagination",
+    "PAGE_SIZE": 50,
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_THROTTLE_RATES": {
+        # Per user, on the labeling endpoints (next, submit, skip, flag, undo): generous for a
+        # person, a brake for a runaway script.
+        "labeling": env("QUARTET_API_LABELING_RATE", default="1200/min"),
+    },
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Quartet API",
+    "DESCRIPTION": "Projects, labeling, training runs, imports and preference exports.",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "ChoiceKindEnum": "labeling.models.Choice.Kind",
+        "TaskStatusEnum": "labeling.models.ComparisonTask.Status",
+        "RunKindEnum": "labeling.models.TrainingRun.Kind",
+        "RunStatusEnum": "labeling.models.TrainingRun.Status",
+    },
+}
 
 LOGGING = {
     "version": 1,

@@ -1,0 +1,61 @@
+"""What every API view shares: the project from the URL, pagination, documented errors."""
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse
+from rest_framework.exceptions import APIException
+from rest_framework.pagination import PageNumberPagination
+
+from labeling.api.permissions import project_for_request
+from labeling.api.serializers import Error
+
+
+class Pagination(PageNumberPagination):
+    page_size_query_param = "page_size"
+    max_page_size = 500
+
+
+class ProjectScoped:
+    """Mixed into a DRF view: after authentication, permissions and throttling, resolve
+    ``self.project`` from the URL's slug (404 when hidden from the user, 403 when the view is
+    ``staff_only`` and the user only labels)."""
+
+    staff_only = True
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        self.project = project_for_request(
+            user=request.user, slug=kwargs["slug"], staff_only=self.staff_only
+        )
+
+
+def responses(ok, *errors: int, status: int = 200, media_type: str | None = None) -> dict:
+    """OpenAPI responses: the success body and the error codes this endpoint can answer, always
+    including 401 (no credentials), 403 (not allowed) and 404 (no such project or object)."""
+    documented = {(status, media_type) if media_type else status: ok}
+    for code in sorted({401, 403, 404, *errors}):
+        # 400 bodies name the fields: {"field": ["problem"]} (or {"detail": …}).
+        body = OpenApiTypes.OBJECT if code == 400 else Error
+        documented[code] = OpenApiResponse(body, description=_ERRORS[code])
+    return documented
+
+
+_ERRORS = {
+    400: "invalid input",
+    401: "no or bad credentials",
+    403: "not allowed for this user",
+    404: "no such project or object (or not visible to this user)",
+    409: "conflicts with the current state",
+    429: "too many requests; retry after the Retry-After header",
+}
+
+
+class Conflict(APIException):
+    status_code = 409
+    default_detail = "This conflicts with the current state."
+    default_code = "conflict"
+
+
+def validated(serializer_class, data) -> dict:
+    serializer = serializer_class(data=data)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data

@@ -1,0 +1,197 @@
+"""Preference exports: listwise and pairwise rows, filters, formats, manifest, and that the files
+train TRL's RewardTrainer and Quartet's own reward round with no conversion code."""
+
+import io
+import json
+from datetime import timedelta
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from django.core.management import CommandError, call_command
+from django.utils import timezone
+
+from labeling.models import Choice
+from labeling.services import NewTask, assignments_pending_for_annotator, comparison_record, tasks_create
+from labeling.services.exports import (
+    ExportError,
+    ExportFilters,
+    annotator_label,
+    parquet_rows,
+    preferences_export,
+)
+from tests.factories import UserFactory, make_tasks
+
+STARTER = Path(__file__).resolve().parents[2] / "training" / "starter"
+
+
+def label(project, user, decisions):
+    """``decisions``: canonical positions for best-of-four, or 'skip' / 'flag'."""
+    for decision in decisions:
+        lease = assignments_pending_for_annotator(project=project, annotator=user)[0]
+        kind = decision if isinstance(decision, str) else "best"
+        position = decision if kind == "best" else None
+        comparison_record(project=project, annotator=user, assignment_id=lease.pk, kind=kind,
+                          position=position, decision_ms=1200)
+
+
+@pytest.fixture
+def labeled(project, annotator):
+    make_tasks(project, 6)
+    label(project, annotator, [2, 0, "skip", "flag", 3, 1])
+    return project
+
+
+def read_jsonl(path):
+    return [json.loads(line) for line in Path(path).read_text().splitlines()]
+
+
+def test_listwise_rows_have_canonical_completions_best_index_and_provenance(labeled, annotator, tmp_path):
+    result = preferences_export(project=labeled, format="listwise", out=tmp_path / "l.jsonl")
+    rows = read_jsonl(result.path)
+    assert result.choices == result.rows == len(rows) == 4  # skip and flag excluded by default
+    first = rows[0]
+    assert first["completions"] == [f"prompt 0 completion {p}" for p in range(4)]
+    assert first["best"] == 2 and first["prompt"] == "prompt 0" and first["kind"] == "best"
+    assert sorted(first["display_order"]) == [0, 1, 2, 3]
+    assert first["annotator"] == annotator_label(annotator.pk) != annotator.username
+    assert first["policy_version"] is None and first["decision_ms"] == 1200
+    assert [r["best"] for r in rows] == [2, 0, 3, 1]
+
+
+def test_pairwise_rows_pit_the_best_against_each_of_the_other_three(labeled, tmp_path):
+    result = preferences_export(project=labeled, format="pairwise", out=tmp_path / "p.jsonl")
+    rows = read_jsonl(result.path)
+    assert result.choices == 4 and result.rows == len(rows) == 12
+    task0 = [r for r in rows if r["prompt"] == "prompt 0"]
+    assert {r["chosen"] for r in task0} == {"prompt 0 completion 2"}
+    assert sorted(r["rejected_position"] for r in task0) == [0, 1, 3]
+
+
+def test_filters_kinds_dates_annotators_and_versions(labeled, annotator, tmp_path):
+    other = UserFactory()
+    labeled.annotators.add(other)
+    label(labeled, other, [1])
+    out = tmp_path / "f.jsonl"
+
+    def count(**filters):
+        return preferences_export(project=labeled, format="listwise", out=out,
+                                  filters=ExportFilters(**filters)).choices
+
+    assert count() == 5
+    assert count(include_skipped=True, include_flagged=True) == 7
+    assert count(include_flagged=True) == 6
+    assert count(annotator_ids=(other.pk,)) == 1
+    assert count(policy_versions=(0,)) == 5 and count(policy_versions=(3,)) == 0
+    Choice.objects.filter(annotator=other).update(created_at=timezone.now() - timedelta(days=3))
+    assert count(until=timezone.now() - timedelta(days=1)) == 1
+    assert count(since=timezone.now() - timedelta(days=1)) == 4
+    with pytest.raises(ExportError, match="agreement"):
+        count(agreeing_only=True)
+
+
+def test_parquet_has_row_groups_of_the_batch_size_and_a_manifest(labeled, tmp_path, monkeypatch):
+    monkeypatch.setattr("labeling.services.exports.BATCH_ROWS", 5)
+    result = preferences_export(project=labeled, format="pairwise", out=tmp_path / "p.parquet",
+                                reveal_annotators=True)
+    parquet = pq.ParquetFile(result.path)
+    assert parquet.metadata.num_rows == 12 and parquet.metadata.num_row_groups == 3
+    assert parquet.schema_arrow.field("chosen").type == pa.string()
+    manifest = json.loads(result.manifest_path.read_text())
+    assert result.manifest_path.name == "p.parquet.manifest.json"
+    assert manifest["counts"] == {"choices": 4, "rows": 12, "by_kind": {"best": 4}}
+    assert manifest["schema_version"] == 1 and manifest["quartet_version"]
+    assert manifest["filters"]["include_skipped"] is False and manifest["annotators"] == "usernames"
+    assert not [p for p in tmp_path.iterdir() if ".partial-" in p.name]
+
+
+def test_bad_requests_write_nothing(labeled, tmp_path):
+    with pytest.raises(ExportError, match="unknown extension"):
+        preferences_export(project=labeled, format="listwise", out=tmp_path / "x.csv")
+    with pytest.raises(ExportError, match="unknown export format"):
+        preferences_export(project=labeled, format="ranked", out=tmp_path / "x.jsonl")
+    with pytest.raises(ExportError, match="command line only"):
+        preferences_export(project=labeled, format="listwise", out=tmp_path / "folder",
+                           allow_datasets=False)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_command_writes_a_datasets_folder_that_loads(labeled, annotator, tmp_path):
+    from datasets import load_from_disk
+
+    out = tmp_path / "pairs"
+    stdout = io.StringIO()
+    call_command("export_preferences", project=labeled.slug, format="pairwise", out=str(out),
+                 annotator=[annotator.username], stdout=stdout)
+    assert "12 pairwise rows from 4 choices" in stdout.getvalue()
+    data = load_from_disk(str(out))
+    assert data.num_rows == 12 and {"prompt", "chosen", "rejected"} <= set(data.column_names)
+    assert (tmp_path / "pairs.manifest.json").is_file()
+    with pytest.raises(CommandError, match="No such annotator"):
+        call_command("export_preferences", project=labeled.slug, format="pairwise",
+                     out=str(tmp_path / "x.jsonl"), annotator=["nobody"])
+
+
+def test_parquet_rows_reads_in_batches_and_refuses_other_files(tmp_path):
+    path = tmp_path / "prompts.parquet"
+    pq.write_table(pa.table({"prompt": [f"p{i}" for i in range(5)], "metadata": [{"k": i} for i in range(5)]}), path)
+    rows = list(parquet_rows(path, batch_rows=2))
+    assert rows[0] == (1, {"prompt": "p0", "metadata": {"k": 0}}) and rows[-1][0] == 5
+    with pytest.raises(ValueError, match="Parquet"):
+        list(parquet_rows(io.BytesIO(b"not parquet")))
+
+
+# --- done means 1: the exports train, with no conversion code outside Quartet ---
+
+
+@pytest.fixture
+def trained_on(project):
+    """A labeled project whose annotator always picks the first, most enthusiastic completion."""
+    if not (STARTER / "model.safetensors").is_file():
+        pytest.skip("training/starter is missing")
+    texts = [" great, I loved it!", " fine.", " dull and slow.", " not for me."]
+    tasks_create(project=project, tasks=[NewTask(f"Review {i}: the movie was", texts) for i in range(12)])
+    user = UserFactory()
+    project.annotators.add(user)
+    label(project, user, [0] * 12)
+    return project
+
+
+def test_pairwise_export_trains_trls_reward_trainer(trained_on, tmp_path):
+    import torch
+    from datasets import load_dataset
+    from transformers import AutoTokenizer, GPT2ForSequenceClassification
+    from trl import RewardConfig, RewardTrainer
+
+    torch.manual_seed(0)
+    export = preferences_export(project=trained_on, format="pairwise", out=tmp_path / "pairs.parquet")
+    data = load_dataset("parquet", data_files=str(export.path), split="train",
+                        cache_dir=str(tmp_path / "hf-cache"))
+    tok = AutoTokenizer.from_pretrained(STARTER)
+    model = GPT2ForSequenceClassification.from_pretrained(STARTER, num_labels=1)
+    model.config.pad_token_id = tok.pad_token_id
+    args = RewardConfig(output_dir=str(tmp_path / "rm"), max_steps=4, per_device_train_batch_size=6,
+                        learning_rate=1e-4, logging_steps=1, save_strategy="no", report_to=[],
+                        use_cpu=True, max_length=64, seed=0, dataloader_num_workers=0)
+    trainer = RewardTrainer(model=model, args=args, train_dataset=data, processing_class=tok)
+    trainer.train()
+    losses = [log["loss"] for log in trainer.state.log_history if "loss" in log]
+    assert trainer.state.global_step == 4 and len(losses) == 4
+    assert all(torch.isfinite(torch.tensor(losses)))
+
+
+def test_listwise_export_trains_quartets_reward_round(trained_on, tmp_path):
+    from training.config import RewardConfig, SampleConfig
+    from training.data import read_choices
+    from training.reward import train_reward_model
+
+    export = preferences_export(project=trained_on, format="listwise", out=tmp_path / "choices.jsonl")
+    choices = read_choices(export.path)
+    assert len(choices) == 12 and all(c.best == 0 for c in choices)
+    result = train_reward_model(
+        choices, policy_path=str(STARTER), reference_path=str(STARTER), out_dir=str(tmp_path / "rm"),
+        cfg=RewardConfig(batch_size=4, heldout_fraction=0.25, n_norm_samples=4, max_length=48,
+                         sample=SampleConfig(max_new_tokens=6, batch_size=4)),
+    )
+    assert result.metrics["n_train"] == 9 and Path(result.path, "model.safetensors").is_file()
