@@ -54,3 +54,21 @@ def test_same_seed_same_metrics(tmp_path, starter_path, oracle_choices):
     ]
     assert runs[0].metrics == runs[1].metrics
     assert (runs[0].gain, runs[0].bias) == (runs[1].gain, runs[1].bias)
+
+
+def test_reward_model_can_start_from_a_named_classification_model(
+    tmp_path, starter_path, trained_reward, oracle_choices
+):
+    seen = []
+    res = train_reward_model(
+        oracle_choices[:10],
+        policy_path=starter_path,
+        reference_path=starter_path,
+        out_dir=str(tmp_path / "rm"),
+        cfg=RewardConfig(init_from=trained_reward.path, n_norm_samples=8, heldout_fraction=0.0),
+        progress=lambda step, total, metrics: seen.append((step, total)),
+    )
+    meta = json.loads((Path(res.path) / META_FILE).read_text())
+    assert meta["init_from"] == trained_reward.path
+    assert res.metrics["heldout_agreement"] is None and res.metrics["n_train"] == 10
+    assert seen and seen[-1][0] == seen[-1][1]  # progress reached its total
