@@ -22,6 +22,34 @@ class Project(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
 
+    # --- label quality (staff settings) ---
+    overlap_share = models.PositiveSmallIntegerField(
+        default=100,
+        help_text="Percent of new tasks that get the full overlap; the rest get one annotator. "
+        "Agreement is measured on that sample without paying for every task k times.",
+    )
+    gold_rate = models.PositiveSmallIntegerField(
+        default=0, help_text="Percent of hand-outs that are gold tasks (known best), when available."
+    )
+    gold_min_accuracy = models.FloatField(
+        default=0.5, help_text="Annotators below this gold accuracy are flagged (and paused if set)."
+    )
+    gold_min_answers = models.PositiveSmallIntegerField(
+        default=5, help_text="Gold answers needed before an annotator's accuracy is judged."
+    )
+    gold_auto_pause = models.BooleanField(
+        default=False, help_text="Pause annotators automatically when they fall below the threshold."
+    )
+    paused_annotators = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, blank=True, related_name="paused_projects"
+    )
+
+    class QueueOrder(models.TextChoices):
+        NEWEST = "newest", "Newest policy first"
+        UNCERTAINTY = "uncertainty", "Most uncertain for the reward model first"
+
+    queue_order = models.CharField(max_length=12, choices=QueueOrder.choices, default=QueueOrder.NEWEST)
+
     # --- the training loop (staff settings) ---
     policy_source = models.CharField(
         max_length=500,
@@ -70,6 +98,8 @@ class Project(models.Model):
                 condition=Q(annotations_per_task__gte=1), name="project_overlap_at_least_one"
             ),
             models.CheckConstraint(condition=Q(lease_seconds__gte=10), name="project_lease_min"),
+            models.CheckConstraint(condition=Q(overlap_share__lte=100), name="project_overlap_share_pct"),
+            models.CheckConstraint(condition=Q(gold_rate__lte=100), name="project_gold_rate_pct"),
         ]
 
     def __str__(self):
@@ -144,10 +174,30 @@ class ComparisonTask(models.Model):
     content_hash = models.CharField(max_length=64, db_index=True)
     # Copied from the project when the task is created so the queue query needs no join.
     annotations_wanted = models.PositiveSmallIntegerField(default=1)
+    # Gold tasks have a known best completion; they are mixed into every annotator's queue and
+    # never complete.
+    is_gold = models.BooleanField(default=False)
+    gold_position = models.PositiveSmallIntegerField(null=True, blank=True)
+    # Entropy (nats) of the current reward model's softmax over the four completions; the
+    # uncertainty-first queue serves the highest first.
+    uncertainty = models.FloatField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=(Q(is_gold=False) & Q(gold_position__isnull=True))
+                | (Q(is_gold=True) & Q(gold_position__gte=0) & Q(gold_position__lt=COMPLETIONS_PER_TASK)),
+                name="task_gold_has_answer",
+            )
+        ]
         indexes = [
+            models.Index(
+                "project",
+                "status",
+                models.F("uncertainty").desc(),
+                name="task_uncertainty_order",
+            ),
             models.Index(
                 "project",
                 "status",

@@ -178,6 +178,20 @@ class NewTask:
     completions: list[str]
     priority: int = 0
     metadata: dict = field(default_factory=dict)
+    gold_position: int | None = None  # known best completion: a gold task
+
+
+# Gold tasks are judged by everyone and never complete.
+GOLD_ANNOTATIONS_WANTED = 32_767
+
+
+def _annotations_wanted(project: Project, task: NewTask, digest: str) -> int:
+    if task.gold_position is not None:
+        return GOLD_ANNOTATIONS_WANTED
+    # A stable share of tasks (by content hash) gets the full overlap; the rest one annotator.
+    if int(digest[:8], 16) % 100 < project.overlap_share:
+        return project.annotations_per_task
+    return 1
 
 
 def tasks_create(
@@ -232,7 +246,9 @@ def tasks_create(
                     policy_version=policy_version,
                     generation=policy_version.number if policy_version else 0,
                     priority=t.priority,
-                    annotations_wanted=project.annotations_per_task,
+                    annotations_wanted=_annotations_wanted(project, t, digest),
+                    is_gold=t.gold_position is not None,
+                    gold_position=t.gold_position,
                     content_hash=digest,
                     status=ComparisonTask.Status.DRAFT,
                 )
@@ -258,7 +274,8 @@ def tasks_create(
 def comparisons_import(*, project: Project, source, name: str | None = None) -> ImportResult:
     """Import pre-sampled comparisons: JSONL rows {"prompt", "completions": [four texts]}.
 
-    Optional fields: "priority" (integer), "metadata" (object). Atomic, like prompts_import.
+    Optional fields: "priority" (integer), "metadata" (object), "gold" (index 0–3 of the known
+    best completion: the task becomes a gold task). Atomic, like prompts_import.
     """
     errors: list[str] = []
     stream, name = _open(source, name)
@@ -287,9 +304,13 @@ def comparisons_import(*, project: Project, source, name: str | None = None) -> 
                 if not isinstance(priority, int) or isinstance(priority, bool):
                     errors.append(f"{name}, line {row.line}, field 'priority': expected an integer")
                     priority = 0
+                gold = row.data.get("gold")
+                if gold is not None and (not isinstance(gold, int) or isinstance(gold, bool) or not 0 <= gold < 4):
+                    errors.append(f"{name}, line {row.line}, field 'gold': expected the index 0–3 of the best completion")
+                    gold = None
                 metadata = _metadata(name, row, errors)
                 if prompt is not None and texts is not None and None not in texts:
-                    parsed.append(NewTask(prompt, texts, priority, metadata))
+                    parsed.append(NewTask(prompt, texts, priority, metadata, gold))
     except UnicodeDecodeError as exc:
         errors.append(f"{name}: cannot be read ({exc})")
     finally:

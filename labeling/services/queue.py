@@ -55,21 +55,59 @@ def _busy_subquery(now):
     )
 
 
+def _queue_order(project: Project) -> list:
+    order = ["-generation", "-priority", "created_at", "id"]
+    if project.queue_order == Project.QueueOrder.UNCERTAINTY:
+        return [F("uncertainty").desc(nulls_last=True), *order]
+    return order
+
+
+def _new_assignment(project, annotator, task_id, now, offset):
+    return Assignment(
+        task_id=task_id,
+        annotator=annotator,
+        project=project,
+        display_order=random.sample(range(COMPLETIONS_PER_TASK), COMPLETIONS_PER_TASK),
+        leased_at=now + timedelta(microseconds=offset),
+        expires_at=now + timedelta(seconds=project.lease_seconds),
+    )
+
+
+def _lease_gold(*, project: Project, annotator, now, count: int) -> list[Assignment]:
+    """Gold tasks are shared by everyone and never fill up, so they need no row locks: one the
+    annotator has not seen yet, at the configured rate per hand-out."""
+    wanted = sum(random.random() * 100 < project.gold_rate for _ in range(count))
+    if not wanted:
+        return []
+    seen = Assignment.objects.filter(task=OuterRef("pk"), annotator=annotator)
+    gold = list(
+        ComparisonTask.objects.filter(project=project, status=ComparisonTask.Status.OPEN, is_gold=True)
+        .filter(~Exists(seen))
+        .order_by("?")
+        .values_list("pk", flat=True)[:wanted]
+    )
+    return Assignment.objects.bulk_create(
+        [_new_assignment(project, annotator, pk, now, i) for i, pk in enumerate(gold)]
+    )
+
+
 def _lease_new(*, project: Project, annotator, now, count: int) -> list[Assignment]:
     """Lease up to ``count`` new tasks to the annotator. Caller holds a transaction."""
+    leased = _lease_gold(project=project, annotator=annotator, now=now, count=count) if project.gold_rate else []
     seen = Assignment.objects.filter(task=OuterRef("pk"), annotator=annotator)
     candidates = (
-        ComparisonTask.objects.filter(project=project, status=ComparisonTask.Status.OPEN)
+        ComparisonTask.objects.filter(project=project, status=ComparisonTask.Status.OPEN, is_gold=False)
         .filter(~Exists(seen))
         .alias(busy=Coalesce(_busy_subquery(now), 0))
         .filter(busy__lt=F("annotations_wanted"))
-        .order_by("-generation", "-priority", "created_at", "id")
+        .order_by(*_queue_order(project))
         .select_for_update(skip_locked=True, of=("self",))
         .values_list("pk", "annotations_wanted")
     )
-    leased: list[Assignment] = []
     for _ in range(_HANDOUT_ATTEMPTS):
         wanted = count - len(leased)
+        if wanted <= 0:
+            break
         rows = list(candidates[:wanted])
         if not rows:
             break
@@ -83,19 +121,13 @@ def _lease_new(*, project: Project, annotator, now, count: int) -> list[Assignme
             .values_list("task", "n")
         )
         free = [pk for pk, want in rows if live.get(pk, 0) < want]
-        new = [
-            Assignment(
-                task_id=pk,
-                annotator=annotator,
-                project=project,
-                display_order=random.sample(range(COMPLETIONS_PER_TASK), COMPLETIONS_PER_TASK),
-                leased_at=now + timedelta(microseconds=i),
-                expires_at=now + timedelta(seconds=project.lease_seconds),
+        offset = len(leased)
+        leased.extend(
+            Assignment.objects.bulk_create(
+                [_new_assignment(project, annotator, pk, now, offset + i) for i, pk in enumerate(free)]
             )
-            for i, pk in enumerate(free)
-        ]
-        leased.extend(Assignment.objects.bulk_create(new))
-        if len(leased) >= count or len(rows) < wanted:
+        )
+        if len(rows) < wanted:
             break
     return leased
 
@@ -126,6 +158,11 @@ def assignments_pending_for_annotator(*, project: Project, annotator) -> list[As
     leases, and drop leases whose task was filled meanwhile. Returned in display order.
     """
     now = timezone.now()
+    paused = getattr(project, "annotator_paused", None)
+    if paused is None:
+        paused = project.paused_annotators.filter(pk=annotator.pk).exists()
+    if paused:
+        return []
     with transaction.atomic():
         pending = list(
             Assignment.objects.filter(
@@ -166,7 +203,7 @@ def _complete_if_full(task_id: int) -> None:
         done.order_by().values("task").annotate(n=Count("pk")).values("n")
     )
     ComparisonTask.objects.filter(
-        pk=task_id, status=ComparisonTask.Status.OPEN
+        pk=task_id, status=ComparisonTask.Status.OPEN, is_gold=False
     ).alias(done=Coalesce(done_count, 0)).filter(done__gte=F("annotations_wanted")).update(
         status=ComparisonTask.Status.COMPLETE
     )
@@ -225,9 +262,27 @@ def comparison_record(
         assignment.save(update_fields=["state"])
         if assignment.state == Assignment.State.DONE:
             _complete_if_full(assignment.task_id)
+        if assignment.task.is_gold and project.gold_auto_pause:
+            _pause_if_below_gold_threshold(project=project, annotator=annotator)
         if project.policy_source and (project.loop_enabled or project.queue_low_water):
             transaction.on_commit(lambda: _loop_trigger_quietly(project.pk))
     return choice
+
+
+def _pause_if_below_gold_threshold(*, project: Project, annotator) -> None:
+    from labeling.selectors.quality import gold_accuracy
+
+    accuracy = gold_accuracy(project=project, annotator_ids=[annotator.pk]).get(annotator.pk)
+    if accuracy and accuracy.answers >= project.gold_min_answers and accuracy.share < project.gold_min_accuracy:
+        project.paused_annotators.add(annotator)
+
+
+def annotator_pause(*, project: Project, annotator, paused: bool) -> None:
+    """Staff pause an annotator (no more tasks in this project) or let them resume."""
+    if paused:
+        project.paused_annotators.add(annotator)
+    else:
+        project.paused_annotators.remove(annotator)
 
 
 def _loop_trigger_quietly(project_id: int) -> None:

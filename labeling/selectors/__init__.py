@@ -3,7 +3,7 @@
 from dataclasses import dataclass
 from datetime import datetime, time
 
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from labeling.models import Assignment, Choice, ComparisonTask, Completion, Project, Prompt
@@ -38,8 +38,10 @@ def projects_for_user(user) -> QuerySet[Project]:
 
 
 def project_for_labeling(*, user, slug: str) -> Project | None:
-    """The project if the user may label it, else None."""
-    return projects_for_user(user).filter(slug=slug).first()
+    """The project if the user may label it, else None. ``annotator_paused`` tells whether
+    staff paused this user here (read in the same query, as every labeling request needs it)."""
+    paused = Project.paused_annotators.through.objects.filter(project_id=OuterRef("pk"), user_id=user.pk)
+    return projects_for_user(user).filter(slug=slug).annotate(annotator_paused=Exists(paused)).first()
 
 
 def task_views(assignments: list[Assignment]) -> list[TaskView]:
