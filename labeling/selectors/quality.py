@@ -158,6 +158,24 @@ class QualityReport:
     position_p: float | None
     reward_versions: list[tuple[int, float | None]]  # (number, held-out agreement)
 
+    @property
+    def charts(self) -> dict:
+        """Plain series for the Quality page's charts."""
+        total = sum(self.slots)
+        return {
+            "kappa": {
+                "labels": [d.isoformat() for d, _ in self.over_time],
+                "kappa": [a.kappa for _, a in self.over_time],
+                "observed": [a.observed for _, a in self.over_time],
+            },
+            "reward_people": {
+                "labels": [f"r{n}" for n, _ in self.reward_versions],
+                "reward": [agreement for _, agreement in self.reward_versions],
+                "people": [self.overall.observed if self.overall.items else None] * len(self.reward_versions),
+            },
+            "position": [c / total if total else 0 for c in self.slots],
+        }
+
 
 def quality_report(*, project: Project) -> QualityReport:
     rows = _rows(project)

@@ -155,6 +155,12 @@ def _reward_round(run: TrainingRun, reporter: RunReporter) -> None:
         run.choices.add(*data.choice_ids)
         Project.objects.filter(pk=project.pk).update(current_reward_model=version)
         _succeed(run, summary={"reward_model": number, **_plain(result.metrics)})
+    if project.queue_order == Project.QueueOrder.UNCERTAINTY:
+        try:  # the new version stands even if re-ordering the queue fails
+            scored = tasks_score_uncertainty(project=project, reward_model=version)
+            reporter.note(f"scored the uncertainty of {scored} open tasks")
+        except Exception:
+            log.exception("scoring open tasks of %s with reward v%s failed", project.slug, number)
 
 
 def _policy_round(run: TrainingRun, reporter: RunReporter) -> None:
@@ -210,6 +216,9 @@ def _sampling_round(run: TrainingRun, reporter: RunReporter) -> None:
     ]
     with transaction.atomic():
         created = tasks_create(project=project, tasks=tasks, policy_version=policy)
+        if project.queue_order == Project.QueueOrder.UNCERTAINTY and project.current_reward_model:
+            new_ids = project.tasks.filter(policy_version=policy, uncertainty__isnull=True).values_list("pk", flat=True)
+            tasks_score_uncertainty(project=project, reward_model=project.current_reward_model, task_ids=list(new_ids))
         retired = 0
         if project.retire_after_versions is not None:
             retired = project.tasks.filter(
@@ -220,6 +229,39 @@ def _sampling_round(run: TrainingRun, reporter: RunReporter) -> None:
             summary={"policy": policy.number, "tasks_created": created.created,
                      "duplicates": created.duplicates, "tasks_retired": retired},
         )
+
+
+def tasks_score_uncertainty(*, project: Project, reward_model: RewardModelVersion, task_ids=None) -> int:
+    """Store, for open tasks, the entropy of the reward model's softmax over their four
+    completions: the uncertainty-first queue serves the highest first. ``task_ids=None`` scores
+    every open task of the project. Returns how many were scored."""
+    from training.reward import load_reward_scorer
+
+    from labeling.models import ComparisonTask, Completion
+    from labeling.stats import entropy
+
+    tasks = ComparisonTask.objects.filter(project=project, status=ComparisonTask.Status.OPEN)
+    if task_ids is not None:
+        tasks = tasks.filter(pk__in=task_ids)
+    rows = list(tasks.values_list("pk", "prompt__text"))
+    if not rows:
+        return 0
+    scorer = load_reward_scorer(reward_model.artifact_path)
+    texts: dict[int, dict[int, str]] = {}
+    for task_id, position, text in Completion.objects.filter(task_id__in=[pk for pk, _ in rows]).values_list(
+        "task_id", "position", "text"
+    ):
+        texts.setdefault(task_id, {})[position] = text
+    # Raw scores: the softmax the four-way loss trained (normalization's gain would rescale it).
+    raw = scorer.raw(
+        [prompt for _, prompt in rows for _ in range(4)],
+        [texts[pk][p] for pk, _ in rows for p in range(4)],
+    )
+    updates = [
+        ComparisonTask(pk=pk, uncertainty=entropy(raw[4 * i : 4 * i + 4])) for i, (pk, _) in enumerate(rows)
+    ]
+    ComparisonTask.objects.bulk_update(updates, ["uncertainty"], batch_size=1000)
+    return len(updates)
 
 
 def _plain(metrics: dict) -> dict:

@@ -14,6 +14,7 @@ class LabelingState:
     upcoming: TaskView | None
     progress: Progress
     can_undo: bool
+    paused: bool = False  # staff paused this annotator in this project
 
 
 
@@ -30,4 +31,5 @@ def labeling_state_for_annotator(*, project: Project, annotator) -> LabelingStat
         upcoming=views[1] if len(views) > 1 else None,
         progress=progress_for_annotator(project=project, annotator=annotator),
         can_undo=choice_last_undoable(project=project, annotator=annotator) is not None,
+        paused=bool(getattr(project, "annotator_paused", False)),
     )
