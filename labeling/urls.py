@@ -1,6 +1,6 @@
 from django.urls import path
 
-from labeling import views, views_training
+from labeling import views, views_exports, views_quality, views_training
 
 app_name = "labeling"
 
@@ -10,6 +10,13 @@ urlpatterns = [
     path("p/<slug:slug>/decide/", views.decide, name="decide"),
     path("p/<slug:slug>/undo/", views.undo, name="undo"),
     path("p/<slug:slug>/import/", views.import_data, name="import"),
+    path("p/<slug:slug>/export/", views_exports.export_data, name="export"),
+    path("p/<slug:slug>/quality/", views_quality.quality, name="quality"),
+    path(
+        "p/<slug:slug>/quality/annotators/<int:user_id>/pause/",
+        views_quality.annotator_pause_toggle,
+        name="annotator_pause",
+    ),
     path("p/<slug:slug>/training/", views_training.dashboard, name="dashboard"),
     path("p/<slug:slug>/training/start/", views_training.run_start, name="run_start"),
     path("p/<slug:slug>/training/runs/<int:run_id>/cancel/", views_training.run_cancel, name="run_cancel"),

@@ -72,7 +72,7 @@ class ChoiceList(ProjectScoped, generics.ListAPIView):
 
 class ImportIn(serializers.Serializer):
     kind = serializers.ChoiceField(choices=["prompts", "comparisons"])
-    file = serializers.FileField(help_text="prompts: JSONL or CSV; comparisons: JSONL")
+    file = serializers.FileField(help_text="prompts: JSONL, CSV or Parquet; comparisons: JSONL or Parquet")
 
 
 class ImportOut(serializers.Serializer):

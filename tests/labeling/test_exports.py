@@ -195,3 +195,31 @@ def test_listwise_export_trains_quartets_reward_round(trained_on, tmp_path):
                          sample=SampleConfig(max_new_tokens=6, batch_size=4)),
     )
     assert result.metrics["n_train"] == 9 and Path(result.path, "model.safetensors").is_file()
+
+
+# --- the staff download page ---
+
+
+def test_staff_export_page_downloads_the_file_and_lists_it(client, labeled, staff, settings, tmp_path):
+    settings.QUARTET_ARTIFACTS_DIR = tmp_path
+    client.force_login(staff)
+    assert b"Export\xe2\x80\xa6" in client.get("/").content
+    page = client.get(f"/p/{labeled.slug}/export/")
+    assert page.status_code == 200 and b"Earlier exports" not in page.content
+    download = client.post(f"/p/{labeled.slug}/export/", {"format": "pairwise", "file_format": "jsonl",
+                                                          "policy_versions": "0"})
+    assert download.status_code == 200 and "attachment" in download["Content-Disposition"]
+    assert len(b"".join(download.streaming_content).splitlines()) == 12
+    page = client.get(f"/p/{labeled.slug}/export/")
+    name = json.loads(next(tmp_path.rglob("*.manifest.json")).read_text())["file"]
+    assert name.encode() in page.content
+    assert client.get(f"/p/{labeled.slug}/export/", {"file": name}).status_code == 200
+    assert client.get(f"/p/{labeled.slug}/export/", {"file": "../../secret"}).status_code == 404
+    bad = client.post(f"/p/{labeled.slug}/export/", {"format": "pairwise", "file_format": "jsonl",
+                                                     "policy_versions": "two"})
+    assert bad.status_code == 200 and b"Whole numbers" in bad.content
+
+
+def test_annotators_cannot_export(annotator_client, labeled):
+    assert annotator_client.get(f"/p/{labeled.slug}/export/").status_code == 403
+    assert b"Export\xe2\x80\xa6" not in annotator_client.get("/").content
