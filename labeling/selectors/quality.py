@@ -7,7 +7,6 @@ is fine for hundreds of thousands of choices; the maths lives in labeling/stats.
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import date
-from itertools import combinations
 
 from django.contrib.auth import get_user_model
 
@@ -125,8 +124,11 @@ class AnnotatorQuality:
     flags: int = 0
     per_hour: float | None = None
     median_ms: float | None = None
-    agreement: float | None = None  # share of pairs with other annotators on shared tasks that agree
-    agreement_pairs: int = 0
+    # Agreement with the others: on shared tasks where the other annotators have a majority
+    # (see consensus), the share where this annotator chose the same. Pairwise agreement
+    # cannot tell the two best annotators apart (they share their mutual pair); this can.
+    agreement: float | None = None
+    agreement_tasks: int = 0
     gold: GoldAccuracy | None = None
     slots: list[int] = field(default_factory=lambda: [0] * COMPLETIONS_PER_TASK)
     position_p: float | None = None
@@ -191,12 +193,15 @@ def quality_report(*, project: Project) -> QualityReport:
         (d, fleiss(_table(votes, {t for t, day in last_day.items() if day == d}))) for d in days
     ]
 
-    pairs: dict[int, list[int]] = defaultdict(lambda: [0, 0])
+    against_others: dict[int, list[int]] = defaultdict(lambda: [0, 0])
     for by_annotator in votes.values():
-        for (a, pa), (b, pb) in combinations(by_annotator.items(), 2):
-            for who in (a, b):
-                pairs[who][0] += 1
-                pairs[who][1] += pa == pb
+        if len(by_annotator) < 2:
+            continue
+        for who, position in by_annotator.items():
+            majority = consensus({a: p for a, p in by_annotator.items() if a != who})
+            if majority is not None:
+                against_others[who][0] += 1
+                against_others[who][1] += position == majority
 
     names = dict(get_user_model().objects.filter(choices__project=project).distinct().values_list("pk", "username"))
     paused = set(project.paused_annotators.values_list("pk", flat=True))
@@ -219,8 +224,8 @@ def quality_report(*, project: Project) -> QualityReport:
     for a, q in people.items():
         q.per_hour = q.decisions / len(hours[a])  # decisions per hour in which the person labeled
         q.median_ms = median(times[a])
-        q.agreement_pairs, agreeing = pairs.get(a, (0, 0))
-        q.agreement = agreeing / q.agreement_pairs if q.agreement_pairs else None
+        q.agreement_tasks, agreeing = against_others.get(a, (0, 0))
+        q.agreement = agreeing / q.agreement_tasks if q.agreement_tasks else None
         q.gold = gold.get(a)
         q.paused = a in paused
         _, q.position_p = chi_square_uniform(q.slots)
