@@ -174,7 +174,8 @@ def update_policy(
     tok, scorer = _check_inputs(policy_path, reference_path, reward_path, prompts, out_dir, cfg)
     device = pick_device()
     torch.manual_seed(cfg.seed)
-    model = load_policy(policy_path, device=device, dtype=pick_dtype(device))
+    # Trained weights stay fp32; with CUDA+bf16 the trainer's bf16 flag runs autocast over them.
+    model = load_policy(policy_path, device=device, dtype=torch.float32)
     # RLOOTrainer builds its reference model from the policy's `_name_or_path`; pointing that at
     # rho makes the KL anchor the initial policy rather than the version being continued.
     model.config._name_or_path = reference_path
@@ -200,7 +201,7 @@ def update_policy(
             task_type="CAUSAL_LM",
             target_modules="all-linear",
         )
-    use_bf16 = device.type == "cuda" and torch.cuda.is_bf16_supported()
+    use_bf16 = pick_dtype(device) == torch.bfloat16
     controller = AdaptiveKLController(cfg.beta, cfg.kl_target, cfg.horizon)
     callback = KLControlCallback(
         controller, cfg.batch_size, "rewards/quartet_reward/mean", progress, cfg.steps

@@ -21,6 +21,7 @@ from training.models import (
     load_policy,
     load_reward_backbone,
     load_tokenizer,
+    mixed_precision,
     pick_device,
 )
 from training.sampling import prompt_text, sample_with_model
@@ -84,7 +85,8 @@ def _evaluate(model, tok, choices: list[FourWayChoice], cfg: RewardConfig) -> di
     losses, hits = [], 0
     for i in range(0, len(choices), cfg.batch_size):
         batch = choices[i : i + cfg.batch_size]
-        scores = _score_choices(model, tok, batch, cfg.max_length)
+        with mixed_precision(next(model.parameters()).device):
+            scores = _score_choices(model, tok, batch, cfg.max_length)
         best = torch.tensor([c.best for c in batch], device=scores.device)
         losses.append(F.cross_entropy(scores, best, reduction="sum").item())
         hits += (scores.argmax(dim=1) == best).sum().item()
@@ -97,12 +99,12 @@ def _raw_scores(
 ) -> list[float]:
     model.eval()
     out: list[float] = []
-    for i in range(0, len(prompts), batch):
-        out.extend(
-            score_texts(
+    with mixed_precision(next(model.parameters()).device):
+        for i in range(0, len(prompts), batch):
+            scores = score_texts(
                 model, tok, prompts[i : i + batch], completions[i : i + batch], max_length
-            ).tolist()
-        )
+            )
+            out.extend(scores.tolist())
     return out
 
 
@@ -150,7 +152,9 @@ def train_reward_model(
     train = [choices[i] for i in order[n_heldout:]]
 
     init = cfg.init_from or policy_path
-    model = load_reward_backbone(init, pad_token_id=tok.pad_token_id, device=device)
+    model = load_reward_backbone(
+        init, pad_token_id=tok.pad_token_id, device=device, dtype=torch.float32
+    )
     steps_per_epoch = math.ceil(len(train) / cfg.batch_size)
     total_steps = steps_per_epoch * cfg.epochs
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, eps=cfg.adam_eps)
@@ -164,7 +168,8 @@ def train_reward_model(
         rng.shuffle(train)
         for i in range(0, len(train), cfg.batch_size):
             batch = train[i : i + cfg.batch_size]
-            scores = _score_choices(model, tok, batch, cfg.max_length)
+            with mixed_precision(device):
+                scores = _score_choices(model, tok, batch, cfg.max_length)
             loss = four_way_loss(
                 scores, torch.tensor([c.best for c in batch], device=scores.device)
             )
