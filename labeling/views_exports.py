@@ -28,6 +28,9 @@ class ExportForm(forms.Form):
                                                 help_text="Empty: everyone.")
     include_skipped = forms.BooleanField(required=False, label="Include skipped (listwise only)")
     include_flagged = forms.BooleanField(required=False, label="Include flagged (listwise only)")
+    agreeing_only = forms.BooleanField(
+        required=False, label="Only tasks whose annotators agree (two or more, strict majority)"
+    )
     reveal_annotators = forms.BooleanField(required=False, label="Usernames instead of pseudonyms")
 
     def __init__(self, *args, project, **kwargs):
@@ -54,6 +57,7 @@ class ExportForm(forms.Form):
             annotator_ids=tuple(user.pk for user in data["annotators"]),
             include_skipped=data["include_skipped"],
             include_flagged=data["include_flagged"],
+            agreeing_only=data["agreeing_only"],
         )
 
 

@@ -156,7 +156,7 @@ class ChoiceFilters(serializers.Serializer):
     include_skipped = serializers.BooleanField(default=False)
     include_flagged = serializers.BooleanField(default=False)
     agreeing_only = serializers.BooleanField(
-        default=False, help_text="only tasks whose annotators agree (needs agreement)"
+        default=False, help_text="only tasks judged by 2+ annotators with a strict-majority consensus"
     )
 
 

@@ -110,13 +110,12 @@ class ExportResult:
     manifest: dict = field(default_factory=dict)
 
 
-def tasks_in_agreement(*, project: Project) -> QuerySet[ComparisonTask]:
-    """The hook for ``agreeing_only``: tasks whose annotators agree.
+def tasks_in_agreement(*, project: Project) -> list[int]:
+    """The tasks ``agreeing_only`` keeps: judged by two or more annotators with a consensus
+    (labeling.selectors.quality: a strict majority; ties are left out)."""
+    from labeling.selectors.quality import agreed_task_positions
 
-    Inter-annotator agreement is not computed yet; when it is, return its tasks here and every
-    export path (command, page, API) filters on them.
-    """
-    raise ExportError("Filtering on agreement needs inter-annotator agreement, which is not computed yet.")
+    return list(agreed_task_positions(project=project))
 
 
 def file_format_for(path: Path) -> str:
@@ -159,7 +158,7 @@ def choices_for_export(*, project: Project, filters: ExportFilters) -> QuerySet[
     if filters.annotator_ids:
         rows = rows.filter(annotator_id__in=filters.annotator_ids)
     if filters.agreeing_only:
-        rows = rows.filter(task__in=tasks_in_agreement(project=project))
+        rows = rows.filter(task_id__in=tasks_in_agreement(project=project))
     return rows.order_by("pk")
 
 

@@ -87,8 +87,19 @@ def test_filters_kinds_dates_annotators_and_versions(labeled, annotator, tmp_pat
     Choice.objects.filter(annotator=other).update(created_at=timezone.now() - timedelta(days=3))
     assert count(until=timezone.now() - timedelta(days=1)) == 1
     assert count(since=timezone.now() - timedelta(days=1)) == 4
-    with pytest.raises(ExportError, match="agreement"):
-        count(agreeing_only=True)
+
+
+def test_agreeing_only_keeps_tasks_whose_annotators_reach_a_consensus(project, annotator, tmp_path):
+    project.annotations_per_task = 2
+    project.save()
+    make_tasks(project, 2)
+    other = UserFactory()
+    project.annotators.add(other)
+    label(project, annotator, [1, 0])
+    label(project, other, [1, 2])  # task 0: both chose 1; task 1: a tie, no consensus
+    result = preferences_export(project=project, format="listwise", out=tmp_path / "a.jsonl",
+                                filters=ExportFilters(agreeing_only=True))
+    assert [(r["prompt"], r["best"]) for r in read_jsonl(result.path)] == [("prompt 0", 1)] * 2
 
 
 def test_parquet_has_row_groups_of_the_batch_size_and_a_manifest(labeled, tmp_path, monkeypatch):
