@@ -70,13 +70,21 @@ class _Row:
 
 def _rows(name: str, stream: io.TextIOBase, errors: list[str]) -> Iterator[_Row]:
     suffix = Path(name).suffix.lower()
+    if suffix == ".parquet":
+        from labeling.services.exports import parquet_rows
+
+        try:
+            yield from (_Row(number, data) for number, data in parquet_rows(stream))
+        except ValueError as exc:
+            errors.append(f"{name}: {exc}")
+        return
     if suffix == ".csv":
         reader = csv.DictReader(stream)
         for row in reader:
             yield _Row(reader.line_num, dict(row))
         return
     if suffix not in (".jsonl", ".json", ".ndjson"):
-        errors.append(f"{name}: unsupported file type {suffix or '(none)'}; use .jsonl or .csv")
+        errors.append(f"{name}: unsupported file type {suffix or '(none)'}; use .jsonl, .csv or .parquet")
         return
     for number, line in enumerate(stream, start=1):
         if not line.strip():
@@ -118,16 +126,24 @@ def _metadata(name: str, row: _Row, errors: list[str], extra_keys: Iterable[str]
 
 
 def _open(path_or_file, name: str | None):
+    label = str(name or getattr(path_or_file, "name", None) or path_or_file)
+    if label.lower().endswith(".parquet"):  # binary: pyarrow reads it a row batch at a time
+        stream = path_or_file if hasattr(path_or_file, "read") else open(path_or_file, "rb")
+        return stream, name or Path(label).name
     if hasattr(path_or_file, "read"):
         raw = path_or_file.read()
-        text = raw.decode("utf-8-sig") if isinstance(raw, bytes) else raw
+        try:
+            text = raw.decode("utf-8-sig") if isinstance(raw, bytes) else raw
+        except UnicodeDecodeError as exc:
+            raise ImportValidationError([f"{name or 'upload'}: not UTF-8 text ({exc.reason})"]) from None
         return io.StringIO(text, newline=""), name or getattr(path_or_file, "name", "upload")
     path = Path(path_or_file)
     return path.open(encoding="utf-8-sig", newline=""), name or path.name
 
 
 def prompts_import(*, project: Project, source, name: str | None = None) -> ImportResult:
-    """Import prompts from JSONL ({"prompt": …, "metadata": {…}}) or CSV (a ``prompt`` column).
+    """Import prompts from JSONL ({"prompt": …, "metadata": {…}}), CSV (a ``prompt`` column) or
+    Parquet (a ``prompt`` column).
 
     ``source`` is a path or a file object. Atomic: raises ImportValidationError naming file,
     line and field, and writes nothing, if any row is bad. Prompts already in the project (or
@@ -281,8 +297,8 @@ def comparisons_import(*, project: Project, source, name: str | None = None) -> 
     stream, name = _open(source, name)
     parsed: list[NewTask] = []
     try:
-        if not name.lower().endswith((".jsonl", ".json", ".ndjson")):
-            errors.append(f"{name}: comparisons are imported from JSONL (.jsonl)")
+        if not name.lower().endswith((".jsonl", ".json", ".ndjson", ".parquet")):
+            errors.append(f"{name}: comparisons are imported from JSONL (.jsonl) or Parquet")
         else:
             for row in _rows(name, stream, errors):
                 prompt = _text_field(name, row, "prompt", errors)

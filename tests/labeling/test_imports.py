@@ -132,3 +132,23 @@ def test_demo_setup_is_idempotent(db):
     from django.contrib.auth import authenticate
 
     assert authenticate(username="annotator1", password="pw-demo") is not None
+
+
+def test_prompts_and_comparisons_from_parquet_with_row_errors(project, tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    prompts = tmp_path / "p.parquet"
+    pq.write_table(pa.table({"prompt": ["one", "two", "one"]}), prompts)
+    assert (prompts_import(project=project, source=prompts).created, Prompt.objects.count()) == (2, 2)
+    comparisons = tmp_path / "c.parquet"
+    pq.write_table(pa.table({"prompt": ["p", "q"], "completions": [["a", "b", "c", "d"], ["a", "b"]]}), comparisons)
+    with pytest.raises(ImportValidationError, match=r"c.parquet, line 2, field 'completions': expected exactly four"):
+        comparisons_import(project=project, source=comparisons)
+    assert not ComparisonTask.objects.exists()
+
+
+def test_binary_upload_named_jsonl_is_a_clear_error(project):
+    upload = io.BytesIO(b"\xff\xfe\x00garbage")
+    with pytest.raises(ImportValidationError, match=r"bad.jsonl: not UTF-8 text"):
+        prompts_import(project=project, source=upload, name="bad.jsonl")
