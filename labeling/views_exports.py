@@ -31,6 +31,10 @@ class ExportForm(forms.Form):
     agreeing_only = forms.BooleanField(
         required=False, label="Only tasks whose annotators agree (two or more, strict majority)"
     )
+    min_gold_accuracy = forms.FloatField(
+        required=False, min_value=0, max_value=1, label="Leave out annotators below this gold accuracy",
+        help_text="0–1, e.g. 0.6; counts once an annotator has the project's minimum of gold answers.",
+    )
     reveal_annotators = forms.BooleanField(required=False, label="Usernames instead of pseudonyms")
 
     def __init__(self, *args, project, **kwargs):
@@ -58,6 +62,7 @@ class ExportForm(forms.Form):
             include_skipped=data["include_skipped"],
             include_flagged=data["include_flagged"],
             agreeing_only=data["agreeing_only"],
+            min_gold_accuracy=data["min_gold_accuracy"],
         )
 
 

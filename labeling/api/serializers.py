@@ -158,6 +158,10 @@ class ChoiceFilters(serializers.Serializer):
     agreeing_only = serializers.BooleanField(
         default=False, help_text="only tasks judged by 2+ annotators with a strict-majority consensus"
     )
+    min_gold_accuracy = serializers.FloatField(
+        required=False, min_value=0, max_value=1,
+        help_text="leave out annotators whose gold accuracy is below this share",
+    )
 
 
 def export_filters(data: dict) -> ExportFilters:
@@ -169,6 +173,7 @@ def export_filters(data: dict) -> ExportFilters:
         include_skipped=data["include_skipped"],
         include_flagged=data["include_flagged"],
         agreeing_only=data["agreeing_only"],
+        min_gold_accuracy=data.get("min_gold_accuracy"),
     )
 
 

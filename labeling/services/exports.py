@@ -89,6 +89,9 @@ class ExportFilters:
     include_skipped: bool = False  # pairwise exports never contain them (nothing was chosen)
     include_flagged: bool = False
     agreeing_only: bool = False  # only tasks whose annotators agree (see tasks_in_agreement)
+    # Leave out annotators whose gold accuracy (once they have the project's minimum number of
+    # gold answers) is below this share; None keeps everyone.
+    min_gold_accuracy: float | None = None
 
     def describe(self) -> dict:
         data = asdict(self)
@@ -159,7 +162,20 @@ def choices_for_export(*, project: Project, filters: ExportFilters) -> QuerySet[
         rows = rows.filter(annotator_id__in=filters.annotator_ids)
     if filters.agreeing_only:
         rows = rows.filter(task_id__in=tasks_in_agreement(project=project))
+    if filters.min_gold_accuracy is not None:
+        rows = rows.exclude(annotator_id__in=annotators_below_gold(project=project, share=filters.min_gold_accuracy))
     return rows.order_by("pk")
+
+
+def annotators_below_gold(*, project: Project, share: float) -> list[int]:
+    """Annotators judged (enough gold answers) and found below ``share`` gold accuracy."""
+    from labeling.selectors.quality import gold_accuracy
+
+    return [
+        annotator_id
+        for annotator_id, gold in gold_accuracy(project=project).items()
+        if gold.answers >= project.gold_min_answers and gold.share < share
+    ]
 
 
 _COLUMNS = (

@@ -60,6 +60,7 @@ ENDPOINTS = [
     Endpoint("runs", "post", 201, body=lambda w, u: {"kind": "sampling"}),
     Endpoint("run", kwargs={"run_id": "RUN"}),
     Endpoint("run_cancel", "post", kwargs={"run_id": "RUN"}),
+    Endpoint("quality"),
 ]
 
 

@@ -134,3 +134,46 @@ def test_auto_pause_below_gold_threshold_and_staff_resume(quality_project, clien
     assert page.status_code == 200 and "gold accuracy 0%" in page.content.decode()
     client.post(reverse("labeling:annotator_pause", args=["q", careless.pk]), {"paused": "0"})
     assert not quality_project.paused_annotators.filter(pk=careless.pk).exists()
+
+
+def test_exports_keep_agreed_tasks_and_leave_out_annotators_below_gold(quality_project, tmp_path):
+    import json
+
+    from labeling.services.exports import ExportFilters, preferences_export
+
+    good1, good2, bad = UserFactory(username="g1"), UserFactory(username="g2"), UserFactory(username="bad")
+    quality_project.annotations_per_task = 3
+    quality_project.save()
+    label_all(quality_project, [
+        (good1, oracle_chooser(0.3, 1)),
+        (good2, oracle_chooser(0.3, 2)),
+        (bad, lambda texts, order: min(range(4), key=lambda i: len(texts[i]))),  # always the worst
+    ])
+    out = tmp_path / "agreed.jsonl"
+    preferences_export(project=quality_project, format="listwise", out=str(out),
+                       filters=ExportFilters(agreeing_only=True, min_gold_accuracy=0.6))
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    annotators = {r["annotator"] for r in rows}
+    assert rows and len(annotators) == 2  # the two good annotators, pseudonymous
+    assert not any(r["annotator"] == "bad" for r in rows)
+    unfiltered = tmp_path / "all.jsonl"
+    preferences_export(project=quality_project, format="listwise", out=str(unfiltered), filters=ExportFilters())
+    assert len(unfiltered.read_text().splitlines()) == 3 * 140 > len(rows)
+    manifest = json.loads((tmp_path / "agreed.jsonl.manifest.json").read_text())
+    assert manifest["filters"]["min_gold_accuracy"] == 0.6 and manifest["filters"]["agreeing_only"] is True
+
+
+def test_quality_figures_in_the_api_match_the_page(quality_project, staff):
+    from rest_framework.test import APIClient
+
+    a, b = UserFactory(username="a"), UserFactory(username="b")
+    label_all(quality_project, [(a, oracle_chooser(0.3, 1)), (b, always_first_displayed)])
+    client = APIClient()
+    client.force_authenticate(staff)
+    data = client.get(reverse("api:quality", args=["q"])).json()
+    report = quality_report(project=quality_project)
+    assert data["overall"]["items"] == report.overall.items == 120
+    assert data["overall"]["kappa"] == pytest.approx(report.overall.kappa)
+    by_name = {row["username"]: row for row in data["annotators"]}
+    assert by_name["b"]["slot_shares"][0] == 1.0 and any("position bias" in h for h in by_name["b"]["hints"])
+    assert by_name["a"]["gold_answers"] == 20

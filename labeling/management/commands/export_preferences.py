@@ -34,6 +34,8 @@ class Command(BaseCommand):
         parser.add_argument("--annotator", action="append", default=[], help="username; repeatable")
         parser.add_argument("--include-skipped", action="store_true")
         parser.add_argument("--include-flagged", action="store_true")
+        parser.add_argument("--min-gold-accuracy", type=float, default=None,
+                            help="leave out annotators below this gold accuracy (0-1)")
         parser.add_argument("--agreeing-only", action="store_true",
                             help="only tasks whose annotators agree")
         parser.add_argument("--reveal-annotators", action="store_true",
@@ -58,6 +60,7 @@ class Command(BaseCommand):
             include_skipped=options["include_skipped"],
             include_flagged=options["include_flagged"],
             agreeing_only=options["agreeing_only"],
+            min_gold_accuracy=options["min_gold_accuracy"],
         )
         try:
             result = preferences_export(
