@@ -7,7 +7,7 @@ choices there are. Files are written under a temporary name and renamed into pla
 complete; a manifest beside each export (``PATH.manifest.json``) records filters, counts and
 versions.
 
-Web-safe: only the stdlib and pyarrow are imported here. The ``datasets`` folder format
+Web-safe: only the stdlib and (on first use) pyarrow are imported here. The ``datasets`` folder format
 (``save_to_disk``) imports ``datasets`` inside its own code path, for the command line.
 """
 
@@ -27,8 +27,6 @@ from datetime import timezone as dt_timezone
 from functools import lru_cache
 from pathlib import Path
 
-import pyarrow as pa
-import pyarrow.parquet as pq
 from django.conf import settings
 from django.db.models import OuterRef, QuerySet, Subquery
 from django.utils import timezone
@@ -42,38 +40,45 @@ FORMATS = ("listwise", "pairwise")
 BATCH_ROWS = 2000
 MANIFEST_SUFFIX = ".manifest.json"
 
-LISTWISE_SCHEMA = pa.schema(
-    [
-        ("prompt", pa.string()),
-        ("completions", pa.list_(pa.string())),  # canonical order, as sampled
-        ("best", pa.int8()),  # canonical index 0–3 of the chosen one; null for skip/flag
-        ("kind", pa.string()),  # best | skip | flag
-        ("display_order", pa.list_(pa.int8())),  # canonical positions in the order shown
-        ("annotator", pa.string()),
-        ("policy_version", pa.int64()),  # sampling policy's number; null for imported tasks
-        ("decision_ms", pa.int64()),
-        ("created", pa.string()),  # ISO 8601, UTC
-        ("choice_id", pa.int64()),
-        ("task_id", pa.int64()),
-    ]
-)
-# TRL's RewardTrainer and DPOTrainer read an explicit prompt in plain text: prompt + chosen
-# and prompt + rejected are the two sequences scored, so completions are kept as sampled.
-PAIRWISE_SCHEMA = pa.schema(
-    [
-        ("prompt", pa.string()),
-        ("chosen", pa.string()),
-        ("rejected", pa.string()),
-        ("chosen_position", pa.int8()),
-        ("rejected_position", pa.int8()),
-        ("annotator", pa.string()),
-        ("policy_version", pa.int64()),
-        ("created", pa.string()),
-        ("choice_id", pa.int64()),
-        ("task_id", pa.int64()),
-    ]
-)
-SCHEMAS = {"listwise": LISTWISE_SCHEMA, "pairwise": PAIRWISE_SCHEMA}
+
+@lru_cache(maxsize=None)
+def schemas() -> dict:
+    """Column types per format. pyarrow is imported on first use, not with the web process:
+    it costs a web worker some 20 MB that labeling requests never need."""
+    import pyarrow as pa
+
+    listwise = pa.schema(
+        [
+            ("prompt", pa.string()),
+            ("completions", pa.list_(pa.string())),  # canonical order, as sampled
+            ("best", pa.int8()),  # canonical index 0–3 of the chosen one; null for skip/flag
+            ("kind", pa.string()),  # best | skip | flag
+            ("display_order", pa.list_(pa.int8())),  # canonical positions in the order shown
+            ("annotator", pa.string()),
+            ("policy_version", pa.int64()),  # sampling policy's number; null for imported tasks
+            ("decision_ms", pa.int64()),
+            ("created", pa.string()),  # ISO 8601, UTC
+            ("choice_id", pa.int64()),
+            ("task_id", pa.int64()),
+        ]
+    )
+    # TRL's RewardTrainer and DPOTrainer read an explicit prompt in plain text: prompt + chosen
+    # and prompt + rejected are the two sequences scored, so completions are kept as sampled.
+    pairwise = pa.schema(
+        [
+            ("prompt", pa.string()),
+            ("chosen", pa.string()),
+            ("rejected", pa.string()),
+            ("chosen_position", pa.int8()),
+            ("rejected_position", pa.int8()),
+            ("annotator", pa.string()),
+            ("policy_version", pa.int64()),
+            ("created", pa.string()),
+            ("choice_id", pa.int64()),
+            ("task_id", pa.int64()),
+        ]
+    )
+    return {"listwise": listwise, "pairwise": pairwise}
 
 
 class ExportError(ValueError):
@@ -260,7 +265,7 @@ def _batches(rows: Iterator[dict], size: int) -> Iterator[list[dict]]:
         yield batch
 
 
-def _write_jsonl(path: Path, rows: Iterator[dict], schema: pa.Schema) -> int:
+def _write_jsonl(path: Path, rows: Iterator[dict], schema) -> int:
     count = 0
     with open(path, "w", encoding="utf-8") as fh:
         for batch in _batches(rows, BATCH_ROWS):
@@ -269,8 +274,11 @@ def _write_jsonl(path: Path, rows: Iterator[dict], schema: pa.Schema) -> int:
     return count
 
 
-def _write_parquet(path: Path, rows: Iterator[dict], schema: pa.Schema) -> int:
+def _write_parquet(path: Path, rows: Iterator[dict], schema) -> int:
     count = 0
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     with pq.ParquetWriter(path, schema, compression="zstd") as writer:
         for batch in _batches(rows, BATCH_ROWS):
             writer.write_table(pa.Table.from_pylist(batch, schema=schema))  # one row group
@@ -278,7 +286,7 @@ def _write_parquet(path: Path, rows: Iterator[dict], schema: pa.Schema) -> int:
     return count
 
 
-def _write_datasets_folder(path: Path, rows: Iterator[dict], schema: pa.Schema) -> int:
+def _write_datasets_folder(path: Path, rows: Iterator[dict], schema) -> int:
     import datasets  # command line only: the web process never writes this format
 
     with tempfile.TemporaryDirectory(dir=path.parent) as scratch:
@@ -327,7 +335,7 @@ def preferences_export(
 
     staged = out.with_name(f".{out.name}.partial-{os.getpid()}")
     try:
-        written = _WRITERS[file_format](staged, rows, SCHEMAS[format])
+        written = _WRITERS[file_format](staged, rows, schemas()[format])
         os.replace(staged, out)
     finally:
         if staged.is_dir():
@@ -342,7 +350,7 @@ def preferences_export(
         "format": format,
         "file_format": file_format,
         "file": out.name,
-        "columns": SCHEMAS[format].names,
+        "columns": schemas()[format].names,
         "annotators": "usernames" if reveal_annotators else "pseudonyms (HMAC of the user id)",
         "filters": filters.describe(),
         "counts": {"choices": counter.choices, "rows": written, "by_kind": counter.by_kind},
@@ -361,6 +369,9 @@ def preferences_export(
 def parquet_rows(source, *, batch_rows: int = BATCH_ROWS) -> Iterator[tuple[int, dict]]:
     """Rows of a Parquet file (a path or a binary file object) as (row number from 1, dict),
     read one batch at a time. Raises ValueError when the file is not readable Parquet."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     try:
         parquet = pq.ParquetFile(source)
     except (pa.ArrowException, OSError) as exc:

@@ -60,3 +60,27 @@ def test_production_refuses_to_start_without_secret_key():
     )
     assert result.returncode != 0
     assert "SECRET_KEY" in result.stderr
+
+
+def test_collectstatic_with_production_storage(tmp_path):
+    """The manifest storage rewrites every reference in the static files; a vendored file that
+    points at a missing one (a source map, say) would break a production release."""
+    result = subprocess.run(
+        [sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"],
+        cwd=ROOT,
+        env={**{k: v for k, v in os.environ.items() if k != "DEBUG"},
+             "DJANGO_SETTINGS_MODULE": "config.settings", "SECRET_KEY": "x" * 60},
+        capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+
+
+def test_the_web_process_does_not_load_pyarrow_or_training_code():
+    result = run_python(
+        "import sys, config.wsgi; from django.urls import resolve; resolve('/'); "
+        "import labeling.views, labeling.api.urls; "
+        "heavy = [m for m in ('pyarrow', 'torch', 'datasets', 'training.reward') if m in sys.modules]; "
+        "print(heavy); sys.exit(1 if heavy else 0)",
+        DJANGO_SETTINGS_MODULE="config.settings", SECRET_KEY="x" * 60, DEBUG="0",
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
