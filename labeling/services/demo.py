@@ -18,6 +18,10 @@ DEMO_INSTRUCTIONS = """Read the prompt, then pick the continuation you like best
 Prefer continuations that are fluent English, follow on from the prompt, and sound positive and
 helpful (useful, simple, safe, clear) rather than negative (error, fail, invalid, deprecated).
 Skip (s) when you cannot decide; flag (f) when all four are broken or unsafe."""
+# Rounds sized for a CPU: a loop iteration (reward, policy, sampling) takes well under a minute
+# with the starter. Learning rate, KL target and horizon suit its scale (see training/README.md).
+DEMO_REWARD_CONFIG = {"n_norm_samples": 128}
+DEMO_POLICY_CONFIG = {"steps": 8, "batch_size": 16, "lr": 3e-5, "kl_target": 4.0, "horizon": 1000}
 
 
 @dataclass(frozen=True)
@@ -48,6 +52,8 @@ def demo_setup(*, password: str) -> DemoAccounts:
                 "loop_enabled": has_starter,
                 "loop_every_choices": 64,
                 "loop_sample_prompts": 32,
+                "reward_config": DEMO_REWARD_CONFIG,
+                "policy_config": DEMO_POLICY_CONFIG,
             },
         )
         credentials = []
