@@ -6,6 +6,7 @@ from datetime import datetime, time
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
+from labeling import hotpath
 from labeling.models import Assignment, Choice, ComparisonTask, Completion, Project, Prompt
 
 
@@ -47,22 +48,14 @@ def project_for_labeling(*, user, slug: str) -> Project | None:
 def task_views(assignments: list[Assignment]) -> list[TaskView]:
     if not assignments:
         return []
-    task_ids = [a.task_id for a in assignments]
-    prompts = dict(
-        ComparisonTask.objects.filter(pk__in=task_ids).values_list("pk", "prompt__text")
-    )
-    texts: dict[int, dict[int, str]] = {}
-    for task_id, position, text in Completion.objects.filter(task_id__in=task_ids).values_list(
-        "task_id", "position", "text"
-    ):
-        texts.setdefault(task_id, {})[position] = text
+    texts = hotpath.task_texts(task_ids=[a.task_id for a in assignments])
     return [
         TaskView(
             assignment_id=a.pk,
             task_id=a.task_id,
-            prompt=prompts[a.task_id],
+            prompt=texts[a.task_id][0],
             cards=[
-                Card(slot=slot, position=position, text=texts[a.task_id][position])
+                Card(slot=slot, position=position, text=texts[a.task_id][1][position])
                 for slot, position in enumerate(a.display_order, start=1)
             ],
         )
@@ -70,17 +63,13 @@ def task_views(assignments: list[Assignment]) -> list[TaskView]:
     ]
 
 
-def progress_for_annotator(*, project: Project, annotator) -> Progress:
+def progress_for_annotator(*, project: Project, annotator) -> tuple[Progress, bool]:
+    """Progress figures, and whether the annotator's last decision can still be undone."""
     start_of_day = timezone.make_aware(datetime.combine(timezone.localdate(), time.min))
-    decided = ~Q(kind=Choice.Kind.SKIP)
-    counts = Choice.objects.filter(project=project, annotator=annotator).aggregate(
-        total=Count("pk", filter=decided),
-        today=Count("pk", filter=decided & Q(created_at__gte=start_of_day)),
+    total, today, left, undoable = hotpath.progress(
+        project_id=project.pk, annotator_id=annotator.pk, start_of_day=start_of_day, now=timezone.now()
     )
-    left = ComparisonTask.objects.filter(
-        project=project, status=ComparisonTask.Status.OPEN
-    ).count()
-    return Progress(done_today=counts["today"], done_total=counts["total"], tasks_left=left)
+    return Progress(done_today=today, done_total=total, tasks_left=left), undoable
 
 
 def projects_with_open_counts(*, user) -> QuerySet[Project]:

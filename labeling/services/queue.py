@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.db import transaction
-from django.db.models import Count, Exists, F, OuterRef, Q, Subquery
-from django.db.models.functions import Coalesce
+from django.db.models import Exists, OuterRef, Q, Subquery
 from django.utils import timezone
 
+from labeling import hotpath
 from labeling.models import (
     COMPLETIONS_PER_TASK,
     Assignment,
@@ -43,23 +43,6 @@ class LabelingError(Exception):
 def _live(now):
     """Assignments that hold a slot: decided, or leased and not yet expired."""
     return Q(state=Assignment.State.DONE) | Q(state=Assignment.State.LEASED, expires_at__gt=now)
-
-
-def _busy_subquery(now):
-    return Subquery(
-        Assignment.objects.filter(_live(now), task=OuterRef("pk"))
-        .order_by()
-        .values("task")
-        .annotate(n=Count("pk"))
-        .values("n")
-    )
-
-
-def _queue_order(project: Project) -> list:
-    order = ["-generation", "-priority", "created_at", "id"]
-    if project.queue_order == Project.QueueOrder.UNCERTAINTY:
-        return [F("uncertainty").desc(nulls_last=True), *order]
-    return order
 
 
 def _new_assignment(project, annotator, task_id, now, offset):
@@ -94,32 +77,19 @@ def _lease_gold(*, project: Project, annotator, now, count: int) -> list[Assignm
 def _lease_new(*, project: Project, annotator, now, count: int) -> list[Assignment]:
     """Lease up to ``count`` new tasks to the annotator. Caller holds a transaction."""
     leased = _lease_gold(project=project, annotator=annotator, now=now, count=count) if project.gold_rate else []
-    seen = Assignment.objects.filter(task=OuterRef("pk"), annotator=annotator)
-    candidates = (
-        ComparisonTask.objects.filter(project=project, status=ComparisonTask.Status.OPEN, is_gold=False)
-        .filter(~Exists(seen))
-        .alias(busy=Coalesce(_busy_subquery(now), 0))
-        .filter(busy__lt=F("annotations_wanted"))
-        .order_by(*_queue_order(project))
-        .select_for_update(skip_locked=True, of=("self",))
-        .values_list("pk", "annotations_wanted")
-    )
     for _ in range(_HANDOUT_ATTEMPTS):
         wanted = count - len(leased)
         if wanted <= 0:
             break
-        rows = list(candidates[:wanted])
+        rows = hotpath.candidates(
+            project_id=project.pk, annotator_id=annotator.pk, now=now, limit=wanted,
+            uncertainty_first=project.queue_order == Project.QueueOrder.UNCERTAINTY,
+        )
         if not rows:
             break
         # Fresh count after the lock: another transaction may have committed a lease for
         # one of these rows after our candidate query's snapshot.
-        live = dict(
-            Assignment.objects.filter(_live(now), task_id__in=[pk for pk, _ in rows])
-            .order_by()
-            .values("task")
-            .annotate(n=Count("pk"))
-            .values_list("task", "n")
-        )
+        live = hotpath.live_counts(task_ids=[pk for pk, _ in rows], now=now)
         free = [pk for pk, want in rows if live.get(pk, 0) < want]
         offset = len(leased)
         leased.extend(
@@ -164,49 +134,26 @@ def assignments_pending_for_annotator(*, project: Project, annotator) -> list[As
     if paused:
         return []
     with transaction.atomic():
-        pending = list(
-            Assignment.objects.filter(
-                project=project, annotator=annotator, state=Assignment.State.LEASED
-            ).order_by("leased_at", "id")
-        )
-        expired = [a for a in pending if a.expires_at <= now]
-        if expired:
+        pending, expired_ids = [], []
+        for pk, task_id, order, live, _prompt in hotpath.pending(
+            project_id=project.pk, annotator_id=annotator.pk, now=now
+        ):
+            if live:
+                pending.append(Assignment(
+                    pk=pk, task_id=task_id, project_id=project.pk, annotator_id=annotator.pk,
+                    state=Assignment.State.LEASED, display_order=order,
+                ))
+            else:
+                expired_ids.append(pk)
+        if expired_ids:
+            expired = list(Assignment.objects.filter(pk__in=expired_ids).order_by("leased_at", "id"))
             renewed = _renew_or_drop_expired(project=project, expired=expired, now=now)
-            pending = [a for a in pending if a.expires_at > now or a in renewed]
+            # Renewed leases were handed out first, so they stay first.
+            pending = renewed + pending
         missing = PENDING_PER_ANNOTATOR - len(pending)
         if missing > 0:
             pending += _lease_new(project=project, annotator=annotator, now=now, count=missing)
     return pending
-
-
-def _leased_assignment(*, assignment_id: int, annotator, project: Project) -> Assignment:
-    try:
-        return (
-            Assignment.objects.select_for_update()
-            .select_related("task")
-            .get(pk=assignment_id, annotator=annotator, project=project)
-        )
-    except Assignment.DoesNotExist:
-        raise LabelingError("This task is not assigned to you.") from None
-
-
-def _clamp_decision_ms(decision_ms: int | None, assignment: Assignment, now) -> int:
-    if decision_ms is None or decision_ms < 0:
-        # No client timer (plain form post): time since the lease began is the best we know.
-        decision_ms = int((now - assignment.leased_at).total_seconds() * 1000)
-    return max(0, min(decision_ms, MAX_DECISION_MS))
-
-
-def _complete_if_full(task_id: int) -> None:
-    done = Assignment.objects.filter(task_id=OuterRef("pk"), state=Assignment.State.DONE)
-    done_count = Subquery(
-        done.order_by().values("task").annotate(n=Count("pk")).values("n")
-    )
-    ComparisonTask.objects.filter(
-        pk=task_id, status=ComparisonTask.Status.OPEN, is_gold=False
-    ).alias(done=Coalesce(done_count, 0)).filter(done__gte=F("annotations_wanted")).update(
-        status=ComparisonTask.Status.COMPLETE
-    )
 
 
 def comparison_record(
@@ -232,37 +179,38 @@ def comparison_record(
         raise LabelingError("Pick one of the four completions.")
     now = timezone.now()
     with transaction.atomic():
-        assignment = _leased_assignment(
-            assignment_id=assignment_id, annotator=annotator, project=project
+        row = hotpath.assignment_for_decision(
+            assignment_id=assignment_id, annotator_id=annotator.pk, project_id=project.pk
         )
-        if assignment.state != Assignment.State.LEASED:
+        if row is None:
+            raise LabelingError("This task is not assigned to you.")
+        task_id, state, display_order, is_gold = row
+        if state != Assignment.State.LEASED:
             raise LabelingError("You already decided on this task.")
         completion_id = None
         if kind == Choice.Kind.BEST:
-            completion_id = (
-                Completion.objects.filter(task_id=assignment.task_id, position=position)
-                .values_list("pk", flat=True)
-                .get()
-            )
+            completion_id = hotpath.completion_id(task_id=task_id, position=position)
+        if decision_ms is None or decision_ms < 0:
+            # No client timer (plain form post): time since the lease began is the best we know.
+            leased_at = Assignment.objects.values_list("leased_at", flat=True).get(pk=assignment_id)
+            decision_ms = int((now - leased_at).total_seconds() * 1000)
         # The locked assignment is still 'leased', so no choice exists yet; the unique
         # constraint on (task, annotator) stays as the guarantee if that ever fails to hold.
         choice = Choice.objects.create(
-            task_id=assignment.task_id,
+            task_id=task_id,
             annotator=annotator,
             project=project,
             kind=kind,
             completion_id=completion_id,
-            display_order=assignment.display_order,
-            decision_ms=_clamp_decision_ms(decision_ms, assignment, now),
+            display_order=display_order,
+            decision_ms=max(0, min(decision_ms, MAX_DECISION_MS)),
             comment=comment.strip()[:2000],
         )
-        assignment.state = (
-            Assignment.State.SKIPPED if kind == Choice.Kind.SKIP else Assignment.State.DONE
-        )
-        assignment.save(update_fields=["state"])
-        if assignment.state == Assignment.State.DONE:
-            _complete_if_full(assignment.task_id)
-        if assignment.task.is_gold and project.gold_auto_pause:
+        new_state = Assignment.State.SKIPPED if kind == Choice.Kind.SKIP else Assignment.State.DONE
+        hotpath.assignment_set_state(assignment_id=assignment_id, state=new_state)
+        if new_state == Assignment.State.DONE and not is_gold:
+            hotpath.task_complete_if_full(task_id=task_id)
+        if is_gold and project.gold_auto_pause:
             _pause_if_below_gold_threshold(project=project, annotator=annotator)
         if project.policy_source and (project.loop_enabled or project.queue_low_water):
             transaction.on_commit(lambda: _loop_trigger_quietly(project.pk))

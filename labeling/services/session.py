@@ -4,7 +4,7 @@ from dataclasses import dataclass
 
 from labeling.models import Project
 from labeling.selectors import Progress, TaskView, progress_for_annotator, task_views
-from labeling.services.queue import assignments_pending_for_annotator, choice_last_undoable
+from labeling.services.queue import assignments_pending_for_annotator
 
 
 @dataclass(frozen=True)
@@ -25,11 +25,12 @@ def labeling_state_for_annotator(*, project: Project, annotator) -> LabelingStat
     """
     pending = assignments_pending_for_annotator(project=project, annotator=annotator)
     views = task_views(pending[:2])
+    progress, can_undo = progress_for_annotator(project=project, annotator=annotator)
     return LabelingState(
         project=project,
         current=views[0] if views else None,
         upcoming=views[1] if len(views) > 1 else None,
-        progress=progress_for_annotator(project=project, annotator=annotator),
-        can_undo=choice_last_undoable(project=project, annotator=annotator) is not None,
+        progress=progress,
+        can_undo=can_undo,
         paused=bool(getattr(project, "annotator_paused", False)),
     )
