@@ -12,7 +12,7 @@ from datetime import datetime
 
 from django.db import connection
 
-from labeling.models import Assignment, Choice, ComparisonTask, Completion, Prompt
+from labeling.models import Assignment, Choice, ComparisonTask, Completion, Project, Prompt
 
 A = Assignment._meta.db_table
 C = Choice._meta.db_table
@@ -36,6 +36,25 @@ def _rows(sql: str, params: list) -> list[tuple]:
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.fetchall()
+
+
+def project_for_labeling(*, slug: str, user_id: int, is_staff: bool) -> Project | None:
+    """The project if the user may label it (staff: any), with ``annotator_paused`` set."""
+    j = Project._meta
+    members = j.get_field("annotators").remote_field.through._meta.db_table
+    paused = j.get_field("paused_annotators").remote_field.through._meta.db_table
+    rows = list(Project.objects.raw(
+        f"""SELECT p.*, EXISTS (SELECT 1 FROM {paused} z WHERE z.project_id = p.id AND z.user_id = %s)
+                   AS annotator_paused
+            FROM {j.db_table} p
+            WHERE p.slug = %s
+              AND (%s OR EXISTS (SELECT 1 FROM {members} m WHERE m.project_id = p.id AND m.user_id = %s))""",
+        [user_id, slug, bool(is_staff), user_id],
+    ))
+    if not rows:
+        return None
+    rows[0].annotator_paused = bool(rows[0].annotator_paused)
+    return rows[0]
 
 
 def pending(*, project_id: int, annotator_id: int, now: datetime) -> list[tuple]:

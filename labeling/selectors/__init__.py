@@ -3,7 +3,7 @@
 from dataclasses import dataclass
 from datetime import datetime, time
 
-from django.db.models import Count, Exists, OuterRef, Q, QuerySet
+from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
 from labeling import hotpath
@@ -41,8 +41,7 @@ def projects_for_user(user) -> QuerySet[Project]:
 def project_for_labeling(*, user, slug: str) -> Project | None:
     """The project if the user may label it, else None. ``annotator_paused`` tells whether
     staff paused this user here (read in the same query, as every labeling request needs it)."""
-    paused = Project.paused_annotators.through.objects.filter(project_id=OuterRef("pk"), user_id=user.pk)
-    return projects_for_user(user).filter(slug=slug).annotate(annotator_paused=Exists(paused)).first()
+    return hotpath.project_for_labeling(slug=slug, user_id=user.pk, is_staff=user.is_staff)
 
 
 def task_views(assignments: list[Assignment]) -> list[TaskView]:
