@@ -161,6 +161,9 @@ for start in range(0, {tasks}, 1000):
         NewTask(prompt=f"Bench prompt {{i}}", completions=[f"Completion {{p}} of prompt {{i}}, a short sentence." for p in range(4)])
         for i in range(start, min(start + 1000, {tasks}))
     ])
+from django.db import connection
+if connection.vendor == "postgresql":
+    connection.cursor().execute("ANALYZE")  # fresh statistics, as autovacuum would make soon
 """
     subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v0"], cwd=REPO, env=env, check=True)
     subprocess.run([sys.executable, "-c", script], cwd=REPO, env=env, check=True)

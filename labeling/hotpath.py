@@ -80,7 +80,7 @@ def candidates(*, project_id: int, annotator_id: int, now: datetime, limit: int,
     transactions hold; on SQLite the IMMEDIATE transaction already serializes hand-outs."""
     order = "t.generation DESC, t.priority DESC, t.created_at, t.id"
     if uncertainty_first:
-        order = "t.uncertainty DESC NULLS LAST, " + order
+        order = "COALESCE(t.uncertainty, -1.0) DESC, " + order  # unscored last; matches the index
     lock = " FOR UPDATE OF t SKIP LOCKED" if connection.vendor == "postgresql" else ""
     return _rows(
         f"""SELECT t.id, t.annotations_wanted FROM {T} t

@@ -3,6 +3,7 @@
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Coalesce
 
 COMPLETIONS_PER_TASK = 4
 
@@ -191,11 +192,17 @@ class ComparisonTask(models.Model):
                 name="task_gold_has_answer",
             )
         ]
+        # Both indexes end in the exact ORDER BY of the hand-out (labeling/hotpath.py), so
+        # PostgreSQL walks the index and stops at LIMIT instead of sorting every open task.
         indexes = [
             models.Index(
                 "project",
                 "status",
-                models.F("uncertainty").desc(),
+                Coalesce("uncertainty", models.Value(-1.0)).desc(),
+                models.F("generation").desc(),
+                models.F("priority").desc(),
+                "created_at",
+                "id",
                 name="task_uncertainty_order",
             ),
             models.Index(
@@ -204,8 +211,9 @@ class ComparisonTask(models.Model):
                 models.F("generation").desc(),
                 models.F("priority").desc(),
                 "created_at",
+                "id",
                 name="task_queue_order",
-            )
+            ),
         ]
 
     def __str__(self):
