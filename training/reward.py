@@ -49,26 +49,78 @@ def four_way_loss(scores: torch.Tensor, best: torch.Tensor) -> torch.Tensor:
     return F.cross_entropy(scores, best)
 
 
+def encode_texts(
+    tok, prompts: list[str], completions: list[str], max_length: int
+) -> list[list[int]]:
+    """Token ids of prompt + completion for each pair, unpadded; longer inputs keep their end."""
+    tok.truncation_side = "left"  # the end of the completion is what is being judged
+    texts = [prompt_text(tok, p) + c for p, c in zip(prompts, completions)]
+    enc = tok(texts, padding=False, truncation=True, max_length=max_length, add_special_tokens=True)
+    return enc["input_ids"]
+
+
+def _group_overhead_tokens(device: torch.device) -> int:
+    # What one more forward pass costs, in padded tokens. On CPU time grows with tokens, so rows
+    # of similar length are scored in separate passes (measured: 1.33x faster training steps on
+    # starter samples, 58% of a batch's padded tokens real). On a GPU, small batches are
+    # launch-bound and padding is nearly free, so a batch is split only around very long rows.
+    return 32 if device.type == "cpu" else 4096
+
+
+def _length_groups(lengths: list[int], overhead: int) -> list[tuple[int, int]]:
+    """Split ascending lengths into contiguous groups minimizing padded tokens + overhead each.
+
+    Dynamic programming over cut points: O(n^2) for n rows, negligible next to a forward pass.
+    """
+    n = len(lengths)
+    best = [0.0] + [math.inf] * n
+    cut = [0] * (n + 1)
+    for j in range(1, n + 1):
+        for i in range(j):
+            cost = best[i] + (j - i) * lengths[j - 1] + overhead
+            if cost < best[j]:
+                best[j], cut[j] = cost, i
+    groups, j = [], n
+    while j > 0:
+        groups.append((cut[j], j))
+        j = cut[j]
+    return groups[::-1]
+
+
+def score_ids(model, ids: list[list[int]], pad_token_id: int) -> torch.Tensor:
+    """Raw scalar reward for each row of token ids, in input order, differentiable.
+
+    Rows are right-padded, which keeps GPT-2's absolute positions identical to an unpadded pass,
+    and the model reads its score at the last token that is not `config.pad_token_id`, i.e. the
+    last real one. Rows of similar length share a forward pass (see `_length_groups`), so little
+    compute goes to padding; each row's score, and so any loss on the scores, is the same as in
+    one padded pass, up to floating-point rounding.
+    """
+    device = next(model.parameters()).device
+    order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
+    lengths = [max(len(ids[i]), 1) for i in order]
+    parts = []
+    for start, stop in _length_groups(lengths, _group_overhead_tokens(device)):
+        rows = [ids[order[k]] for k in range(start, stop)]
+        width = lengths[stop - 1]
+        input_ids = torch.full((len(rows), width), pad_token_id, dtype=torch.long)
+        attention_mask = torch.zeros((len(rows), width), dtype=torch.long)
+        for r, row in enumerate(rows):
+            input_ids[r, : len(row)] = torch.tensor(row, dtype=torch.long)
+            attention_mask[r, : len(row)] = 1
+        out = model(input_ids=input_ids.to(device), attention_mask=attention_mask.to(device))
+        parts.append(out.logits[:, 0].float())
+    scores = torch.cat(parts)
+    inverse = torch.empty(len(order), dtype=torch.long)
+    inverse[torch.tensor(order, dtype=torch.long)] = torch.arange(len(order))
+    return scores[inverse.to(scores.device)]
+
+
 def score_texts(
     model, tok, prompts: list[str], completions: list[str], max_length: int
 ) -> torch.Tensor:
-    """Raw scalar reward for each (prompt, completion) pair, in one forward pass.
-
-    Right padding keeps GPT-2's absolute positions identical to an unpadded pass, and the model
-    reads its score at the last token that is not `config.pad_token_id`, i.e. the last real one.
-    """
-    tok.padding_side = "right"
-    tok.truncation_side = "left"  # the end of the completion is what is being judged
-    texts = [prompt_text(tok, p) + c for p, c in zip(prompts, completions)]
-    enc = tok(
-        texts,
-        return_tensors="pt",
-        padding=True,
-        truncation=True,
-        max_length=max_length,
-        add_special_tokens=True,
-    ).to(next(model.parameters()).device)
-    return model(**enc).logits[:, 0].float()
+    """Raw scalar reward for each (prompt, completion) pair; see `score_ids`."""
+    return score_ids(model, encode_texts(tok, prompts, completions, max_length), tok.pad_token_id)
 
 
 def _score_choices(model, tok, batch: list[FourWayChoice], max_length: int) -> torch.Tensor:
@@ -77,7 +129,7 @@ def _score_choices(model, tok, batch: list[FourWayChoice], max_length: int) -> t
     return score_texts(model, tok, prompts, completions, max_length).view(len(batch), 4)
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def _evaluate(model, tok, choices: list[FourWayChoice], cfg: RewardConfig) -> dict:
     if not choices:
         return {"heldout_loss": None, "heldout_agreement": None}
@@ -93,7 +145,7 @@ def _evaluate(model, tok, choices: list[FourWayChoice], cfg: RewardConfig) -> di
     return {"heldout_loss": sum(losses) / len(choices), "heldout_agreement": hits / len(choices)}
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def _raw_scores(
     model, tok, prompts: list[str], completions: list[str], max_length: int, batch: int = 64
 ) -> list[float]:
@@ -162,16 +214,26 @@ def train_reward_model(
     n_norm_prompts = math.ceil(cfg.n_norm_samples / 4)
     work_total = total_steps + n_norm_prompts
     bar = tqdm(total=work_total, desc="reward round", disable=progress is not None)
+    # Tokenized once, not once per epoch; each choice carries its four rows through the shuffles.
+    flat_ids = encode_texts(
+        tok,
+        [c.prompt for c in train for _ in range(4)],
+        [y for c in train for y in c.completions],
+        cfg.max_length,
+    )
+    rows = [(c, flat_ids[4 * k : 4 * k + 4]) for k, c in enumerate(train)]
     step, losses = 0, []
     for epoch in range(cfg.epochs):
         model.train()
-        rng.shuffle(train)
-        for i in range(0, len(train), cfg.batch_size):
-            batch = train[i : i + cfg.batch_size]
+        rng.shuffle(rows)
+        for i in range(0, len(rows), cfg.batch_size):
+            batch = rows[i : i + cfg.batch_size]
             with mixed_precision(device):
-                scores = _score_choices(model, tok, batch, cfg.max_length)
+                scores = score_ids(
+                    model, [ids for _, four in batch for ids in four], tok.pad_token_id
+                ).view(len(batch), 4)
             loss = four_way_loss(
-                scores, torch.tensor([c.best for c in batch], device=scores.device)
+                scores, torch.tensor([c.best for c, _ in batch], device=scores.device)
             )
             opt.zero_grad(set_to_none=True)
             loss.backward()
