@@ -82,14 +82,16 @@ def _run_quartet(train, policy: str, args, workdir: str) -> tuple[dict, str]:
 
     def timed_loader(*a, **kw):  # a bench-only hook: when the model is ready, training starts
         model = real_loader(*a, **kw)
-        marks["loaded"] = time.perf_counter()
+        marks["loaded"], marks["loaded_cpu"] = time.perf_counter(), time.process_time()
         return model
 
     steps: list[float] = []
+    cpu: list[float] = []
 
     def progress(step: int, total: int, info: dict) -> None:
         if info.get("phase") == "train":
             steps.append(time.perf_counter())
+            cpu.append(time.process_time())
 
     cfg = RewardConfig(
         lr=args.lr,
@@ -123,6 +125,7 @@ def _run_quartet(train, policy: str, args, workdir: str) -> tuple[dict, str]:
         "load_s": round(marks["loaded"] - t0, 3),
         "train_s": round(train_s, 3),
         "comparisons_per_s": round(len(train) / train_s, 2),
+        "train_cpu_s": round(cpu[-1] - marks["loaded_cpu"], 3),
         "steady_comparisons_per_s": round(steady_choices / steady_s, 2) if steady_s > 0 else None,
         "after_training_s": round(t_end - steps[-1], 3),  # normalization sampling + scoring + save
         "norm_samples": cfg.n_norm_samples,
@@ -166,10 +169,12 @@ def _run_trl(train, policy: str, args, workdir: str):
     load_s = time.perf_counter() - t0
 
     steps: list[float] = []
+    cpu: list[float] = []
 
     class StepTimes(TrainerCallback):
         def on_step_end(self, *_a, **_kw):
             steps.append(time.perf_counter())
+            cpu.append(time.process_time())
 
     pairs = _pairwise(train, tok)
     bf16 = pick_dtype(device) == torch.bfloat16
@@ -206,7 +211,7 @@ def _run_trl(train, policy: str, args, workdir: str):
         callbacks=[StepTimes()],
     )
     prepare_s = time.perf_counter() - t1
-    t2 = time.perf_counter()
+    t2, c2 = time.perf_counter(), time.process_time()
     out = trainer.train()
     t3 = time.perf_counter()
     n_used = len(trainer.train_dataset)
@@ -222,6 +227,7 @@ def _run_trl(train, policy: str, args, workdir: str):
         "prepare_s": round(prepare_s, 3),
         "train_s": round(train_s, 3),
         "train_call_s": round(t3 - t2, 3),
+        "train_cpu_s": round(cpu[-1] - c2, 3),
         "comparisons_per_s": round(len(train) / train_s, 2),
         "steady_comparisons_per_s": (
             round(steady_pairs / 3 / steady_s, 2) if steady_s > 0 else None
@@ -251,7 +257,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--pairs-per-step", type=int, default=16, help="TRL: x2 completions")
     parser.add_argument("--max-length", type=int, default=128)
     parser.add_argument("--norm-samples", type=int, default=8, help="Quartet's normalization")
-    parser.add_argument("--threads", type=int, default=2)
+    # One thread: on two shared cores, two-thread runs slowed 3x whenever the other load rose.
+    parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--tiny", action="store_true", help="40 + 16 choices: a smoke run")
     args = parser.parse_args(argv)
     if args.tiny:
@@ -299,6 +306,8 @@ def main(argv: list[str] | None = None) -> dict:
         "quartet_comparisons_per_s": quartet["comparisons_per_s"],
         "trl_comparisons_per_s": trl["comparisons_per_s"],
         "ratio": round(quartet["comparisons_per_s"] / trl["comparisons_per_s"], 2),
+        # CPU seconds of this process over the same windows: less sensitive to a busy machine.
+        "cpu_ratio": round(trl["train_cpu_s"] / quartet["train_cpu_s"], 2),
         "steady_ratio": (
             round(quartet["steady_comparisons_per_s"] / trl["steady_comparisons_per_s"], 2)
             if quartet["steady_comparisons_per_s"] and trl["steady_comparisons_per_s"]
