@@ -34,7 +34,7 @@ def run_inline(project, kind):
 def test_dashboard_live_progress_cancel_and_charts(live_server, browser_page, settings, tmp_path):
     settings.QUARTET_ARTIFACTS_DIR = tmp_path / "artifacts"
     project = Project.objects.create(
-        name="Loop dashboard", slug="loopdash", policy_source=str(STARTER),
+        name="Loop dashboard", slug="loopdash", policy_source=str(STARTER), queue_low_water=0,
         reward_config={"n_norm_samples": 64}, policy_config={"steps": 3, "batch_size": 8},
     )
     prompts_import(project=project, source=DEMO_PROMPTS)

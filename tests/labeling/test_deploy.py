@@ -34,8 +34,10 @@ def test_production_settings_pass_check_deploy_without_warnings():
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
         cwd=ROOT,
         env={
-            **{k: v for k, v in os.environ.items() if k not in ("DEBUG", "SECURE_SSL_REDIRECT",
-                                                                "SESSION_COOKIE_SECURE", "CSRF_COOKIE_SECURE")},
+            **{k: v for k, v in os.environ.items() if k not in (
+                "DEBUG", "SECURE_SSL_REDIRECT", "SESSION_COOKIE_SECURE", "CSRF_COOKIE_SECURE",
+                "DJANGO_ALLOW_ASYNC_UNSAFE",  # set by the browser tests' Playwright fixture
+            )},
             "DJANGO_SETTINGS_MODULE": "config.settings",
             "SECRET_KEY": "k3y-" + "Zq9!xR2@vT7#bN4$mW8%" * 3,
             "ALLOWED_HOSTS": "quartet.example.org",
