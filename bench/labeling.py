@@ -142,30 +142,38 @@ class Server:
         self.proc.wait(timeout=30)
 
 
-def _prepare(env: dict, tasks: int, annotators: int) -> None:
-    """A fresh schema, a project with ``tasks`` open tasks and the annotator accounts."""
-    script = f"""
-import django; django.setup()
-from django.contrib.auth import get_user_model
-from django.core.management import call_command
-from labeling.models import Project
-from labeling.services import NewTask, tasks_create
+def _prepare(env: dict, tasks: int, annotators: int, *, top_up: str | None = None) -> None:
+    """A fresh schema, a project with ``tasks`` open tasks and the annotator accounts; or, with
+    ``top_up`` (a prompt prefix), ``tasks`` more open tasks in the existing project."""
+    setup = f"""
 call_command("flush", interactive=False, verbosity=0)
 project = Project.objects.create(name="Bench", slug="{SLUG}", annotations_per_task=1)
 User = get_user_model()
 for i in range({annotators}):
     user = User.objects.create_user(f"bench{{i}}", password="bench-pass")
     project.annotators.add(user)
+""" if top_up is None else f"""
+project = Project.objects.get(slug="{SLUG}")
+"""
+    prefix = top_up or "Bench"
+    script = f"""
+import django; django.setup()
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+from labeling.models import Project
+from labeling.services import NewTask, tasks_create
+{setup}
 for start in range(0, {tasks}, 1000):
     tasks_create(project=project, tasks=[
-        NewTask(prompt=f"Bench prompt {{i}}", completions=[f"Completion {{p}} of prompt {{i}}, a short sentence." for p in range(4)])
+        NewTask(prompt=f"{prefix} prompt {{i}}", completions=[f"Completion {{p}} of prompt {{i}}, a short sentence." for p in range(4)])
         for i in range(start, min(start + 1000, {tasks}))
     ])
 from django.db import connection
 if connection.vendor == "postgresql":
     connection.cursor().execute("ANALYZE")  # fresh statistics, as autovacuum would make soon
 """
-    subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v0"], cwd=REPO, env=env, check=True)
+    if top_up is None:
+        subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v0"], cwd=REPO, env=env, check=True)
     subprocess.run([sys.executable, "-c", script], cwd=REPO, env=env, check=True)
 
 
@@ -298,6 +306,7 @@ def run(db: str, *, tasks: int, capacity_seconds: float, rate: float, open_secon
         acknowledged: list[int] = []
         errors: list[str] = []
         capacity = _capacity(sessions[:annotators], capacity_seconds, acknowledged, errors)
+        _prepare(env, tasks, 0, top_up="Second")  # the open loop gets a full queue of its own
         latency = _open_loop(sessions[:pool], rate, open_seconds, acknowledged, errors)
         rss = server.worker_peak_rss_mb()
     finally:
@@ -306,7 +315,7 @@ def run(db: str, *, tasks: int, capacity_seconds: float, rate: float, open_secon
     stored_assignments = set(stored["assignments"])
     return {
         "db": db,
-        "tasks": tasks,
+        "tasks": tasks,  # open tasks at the start of each phase
         "capacity": capacity,
         "latency": latency,
         "errors": len(errors),
