@@ -99,6 +99,10 @@ def _config(cls, overrides: dict):
     unknown = set(overrides) - known
     if unknown:
         raise ValueError(f"unknown {cls.__name__} settings: {', '.join(sorted(unknown))}")
+    if isinstance(overrides.get("sample"), dict):  # RewardConfig.sample is itself a SampleConfig
+        from training.config import SampleConfig
+
+        overrides = {**overrides, "sample": _config(SampleConfig, overrides["sample"])}
     return cls(**overrides)
 
 
