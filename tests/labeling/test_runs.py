@@ -215,3 +215,16 @@ def test_staff_start_a_round_from_the_dashboard(client, staff, loop_project, bro
         reverse("labeling:dashboard", args=[loop_project.slug]), {"shown": run.pk}, HTTP_HX_REQUEST="true"
     )
     assert done.headers["HX-Refresh"] == "true"
+
+
+def test_project_round_settings_are_checked_before_a_round():
+    from training.config import PolicyConfig, RewardConfig
+
+    from labeling.services.execution import _config
+
+    cfg = _config(RewardConfig, {"n_norm_samples": 16, "sample": {"temperature": 1.0}})
+    assert cfg.n_norm_samples == 16 and cfg.sample.temperature == 1.0
+    with pytest.raises(ValueError, match="unknown PolicyConfig settings: stepz"):
+        _config(PolicyConfig, {"stepz": 3})
+    with pytest.raises(ValueError, match="unknown SampleConfig settings: nope"):
+        _config(RewardConfig, {"sample": {"nope": 1}})
