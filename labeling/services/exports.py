@@ -31,7 +31,7 @@ from django.conf import settings
 from django.db.models import OuterRef, QuerySet, Subquery
 from django.utils import timezone
 
-from labeling.models import COMPLETIONS_PER_TASK, Choice, ComparisonTask, Completion, Project
+from labeling.models import COMPLETIONS_PER_TASK, Choice, Completion, Project
 
 # Bumped whenever a column is added, removed or changes meaning.
 SCHEMA_VERSION = 1

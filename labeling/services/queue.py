@@ -23,7 +23,6 @@ from labeling.models import (
     Assignment,
     Choice,
     ComparisonTask,
-    Completion,
     Project,
 )
 

@@ -56,7 +56,7 @@ def test_dashboard_live_progress_cancel_and_charts(live_server, browser_page, se
     thread = threading.Thread(target=execute, daemon=True)
     thread.start()
 
-    staff = StaffFactory(username="boss")
+    StaffFactory(username="boss")
     page = browser_page
     page.goto(f"{live_server.url}/login/")
     page.fill("input[name=username]", "boss")

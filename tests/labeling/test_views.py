@@ -6,7 +6,7 @@ from django.urls import reverse
 
 from labeling.models import Assignment, Choice
 from labeling.services import NewTask, tasks_create
-from tests.factories import UserFactory, make_tasks
+from tests.factories import make_tasks
 
 HTMX = {"HTTP_HX_REQUEST": "true"}
 
