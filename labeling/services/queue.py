@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.db import transaction
-from django.db.models import Exists, OuterRef, Q, Subquery
+from django.db.models import Exists, OuterRef, Subquery
 from django.utils import timezone
 
 from labeling import hotpath
@@ -37,11 +37,6 @@ _HANDOUT_ATTEMPTS = 4
 
 class LabelingError(Exception):
     """A labeling action that cannot be carried out (stale form, expired or foreign lease)."""
-
-
-def _live(now):
-    """Assignments that hold a slot: decided, or leased and not yet expired."""
-    return Q(state=Assignment.State.DONE) | Q(state=Assignment.State.LEASED, expires_at__gt=now)
 
 
 def _new_assignment(project, annotator, task_id, now, offset):
@@ -106,11 +101,8 @@ def _renew_or_drop_expired(*, project: Project, expired: list[Assignment], now) 
     kept = []
     for assignment in expired:
         task = ComparisonTask.objects.select_for_update().get(pk=assignment.task_id)
-        others = (
-            Assignment.objects.filter(_live(now), task_id=task.pk)
-            .exclude(pk=assignment.pk)
-            .count()
-        )
+        # This lease has expired, so the live count is everyone else's.
+        others = hotpath.live_counts(task_ids=[task.pk], now=now).get(task.pk, 0)
         if task.status == ComparisonTask.Status.OPEN and others < task.annotations_wanted:
             assignment.expires_at = now + timedelta(seconds=project.lease_seconds)
             assignment.save(update_fields=["expires_at"])
