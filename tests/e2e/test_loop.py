@@ -59,8 +59,9 @@ def purge_queues():
 class Worker:
     """A real `celery worker` process on the test database."""
 
-    def __init__(self, log_path: Path):
+    def __init__(self, log_path: Path, extra_env: dict | None = None):
         self.log_path = log_path
+        self.extra_env = extra_env or {}
         self.proc = None
 
     def start(self):
@@ -73,6 +74,7 @@ class Worker:
             "QUARTET_ARTIFACTS_DIR": str(settings.QUARTET_ARTIFACTS_DIR),
             "QUARTET_HEARTBEAT_SECONDS": "1",
             "HF_HUB_OFFLINE": "1",
+            **self.extra_env,
         }
         self.log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
