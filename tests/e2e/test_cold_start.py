@@ -32,7 +32,9 @@ print(run.pk)
 def test_a_run_enqueued_before_any_worker_existed_is_executed(loop_project, tmp_path, settings):
     broker = tmp_path / "fresh-var" / "broker"  # neither var/ nor the broker folders exist yet
     env = {
-        "DJANGO_SETTINGS_MODULE": "config.settings",
+        # A settings module that imports config.settings, as tests and most deployments have:
+        # config.celery is then imported while that module is still half-initialized.
+        "DJANGO_SETTINGS_MODULE": "tests.settings",
         "DATABASE_URL": database_url(),
         "CELERY_BROKER_URL": "filesystem://",
         "QUARTET_BROKER_DIR": str(broker),
@@ -51,7 +53,7 @@ def test_a_run_enqueued_before_any_worker_existed_is_executed(loop_project, tmp_
     assert run.status == "queued" and run.celery_task_id, "the message was never written"
     assert any((broker / "queue").iterdir()), "no message file in the broker's queue folder"
 
-    worker = Worker(tmp_path / "worker.log", extra_env=env)
+    worker = Worker(tmp_path / "worker.log", extra_env={**env, "DJANGO_SETTINGS_MODULE": "config.settings"})
     worker.start()
     try:
         wait_for(lambda: TrainingRun.objects.filter(pk=run_id, status="succeeded").exists(),
