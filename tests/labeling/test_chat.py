@@ -166,3 +166,34 @@ def test_training_inputs_are_conversations_for_chat_and_text_for_text(chat_task,
     policy = chat_task.policy_versions.create(number=0, artifact_path="x")
     [sampled] = selectors.prompts_for_sampling(project=chat_task, policy_version_id=policy.pk, count=5, seed=1)
     assert sampled == chat_prompt
+
+
+@pytest.mark.django_db(transaction=True)
+def test_sampling_round_passes_conversations_and_stores_rendered_answers(monkeypatch, tmp_path):
+    """The sampling round hands training/ the messages list (the chat contract) and stores each
+    answer's content with its Markdown rendered; the sampler itself is stubbed here (the chat
+    template's tokens are checked on the training side)."""
+    from training import sampling
+    from training.sampling import Sample
+
+    from labeling.services import runs as run_services
+    from labeling.services.execution import run_execute
+
+    project = ProjectFactory(slug="chat-loop", prompt_format=Project.PromptFormat.CHAT, policy_source="chat-policy")
+    prompts_import(project=project, source=write(tmp_path, "p.jsonl", [{"prompt": [SYSTEM, ASK]}]))
+    seen = []
+
+    def fake_sample(policy_path, prompts, cfg=None, progress=None):
+        seen.append((policy_path, prompts))
+        return [[Sample(text=f"Answer {i}:\n\n- `sorted()`", n_tokens=5, logprob=-1.0) for i in range(4)]
+                for _ in prompts]
+
+    monkeypatch.setattr(sampling, "sample_completions", fake_sample)
+    run = run_services.run_start(project=project, kind="sampling", trigger="test", enqueue=False)
+    assert run_execute(run_id=run.pk) == "succeeded"
+    assert seen == [("chat-policy", [[SYSTEM, ASK]])]
+    task = ComparisonTask.objects.get(project=project)
+    assert task.prompt.messages == [SYSTEM, ASK]
+    answer = task.completions.get(position=2)
+    assert answer.text == "Answer 2:\n\n- `sorted()`"
+    assert answer.html == "<p>Answer 2:</p>\n<ul>\n<li><code>sorted()</code></li>\n</ul>\n"
