@@ -7,6 +7,7 @@ of the conversation, e.g. ``prompt[2].role``.
 """
 
 import hashlib
+from collections.abc import Iterable
 
 from training.chat import ConversationError, answer_content, conversation_validate, prompt_key
 
@@ -74,16 +75,22 @@ def prompt_hash(prompt: str | list[dict]) -> str:
     return hashlib.sha256(prompt_text(prompt).encode("utf-8")).hexdigest()
 
 
-def prompt_new(*, project: Project, prompt: str | list[dict], metadata: dict) -> Prompt:
-    """An unsaved Prompt row for either kind; a conversation's turns are rendered here, once."""
+def rendered(project: Project, prompts: Iterable, answers: Iterable[str] = ()) -> dict[str, str]:
+    """Markdown → HTML for every message and answer about to be stored in a chat project (empty
+    for a text project). Callers render before their transaction opens, so a large import does
+    not hold the database's write lock while rendering."""
+    if not is_chat(project):
+        return {}
+    contents = {m["content"] for p in prompts if isinstance(p, list) for m in p} | set(answers)
+    return {content: markdown_html(content) for content in contents}
+
+
+def prompt_new(*, project: Project, prompt: str | list[dict], metadata: dict, html: dict[str, str]) -> Prompt:
+    """An unsaved Prompt row for either kind; a conversation keeps its turns' HTML (from
+    ``rendered``) beside it."""
     if isinstance(prompt, list):
         return Prompt(
             project=project, text=prompt_text(prompt), text_hash=prompt_hash(prompt), metadata=metadata,
-            messages=prompt, messages_html=[markdown_html(m["content"]) for m in prompt],
+            messages=prompt, messages_html=[html[m["content"]] for m in prompt],
         )
     return Prompt(project=project, text=prompt, text_hash=prompt_hash(prompt), metadata=metadata)
-
-
-def answer_html(project: Project, text: str) -> str:
-    """A completion's stored HTML: rendered Markdown in chat projects, nothing for text ones."""
-    return markdown_html(text) if is_chat(project) else ""

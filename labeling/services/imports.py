@@ -180,6 +180,7 @@ def prompts_import(*, project: Project, source, name: str | None = None) -> Impo
         raise ImportValidationError(errors)
 
     result = ImportResult()
+    html = conversations.rendered(project, (t for t, _ in parsed))
     with transaction.atomic():
         existing = set(
             Prompt.objects.filter(
@@ -193,7 +194,7 @@ def prompts_import(*, project: Project, source, name: str | None = None) -> Impo
                 result.duplicates += 1
                 continue
             existing.add(digest)
-            new.append(conversations.prompt_new(project=project, prompt=text, metadata=metadata))
+            new.append(conversations.prompt_new(project=project, prompt=text, metadata=metadata, html=html))
         Prompt.objects.bulk_create(new, batch_size=1000)
         result.created = len(new)
     return result
@@ -236,6 +237,7 @@ def tasks_create(
         if isinstance(task.prompt, list) != chat:
             raise ValueError(f"project {project.slug!r} takes {project.prompt_format} prompts, got {task.prompt!r:.80}")
     result = ImportResult()
+    html = conversations.rendered(project, (t.prompt for t in tasks), (c for t in tasks for c in t.completions))
     with transaction.atomic():
         hashes = [comparison_hash(t.prompt, t.completions) for t in tasks]
         seen = set(
@@ -263,7 +265,7 @@ def tasks_create(
         )
         result.prompts_reused = len(prompts)
         new_prompts = [
-            conversations.prompt_new(project=project, prompt=t.prompt, metadata=t.metadata)
+            conversations.prompt_new(project=project, prompt=t.prompt, metadata=t.metadata, html=html)
             for h, t in prompt_hashes.items()
             if h not in prompts
         ]
@@ -291,8 +293,7 @@ def tasks_create(
         )
         Completion.objects.bulk_create(
             [
-                Completion(task_id=task.pk, position=position, text=text,
-                           html=conversations.answer_html(project, text))
+                Completion(task_id=task.pk, position=position, text=text, html=html.get(text, ""))
                 for task, (new, _) in zip(created, wanted, strict=True)
                 for position, text in enumerate(new.completions)
             ],
