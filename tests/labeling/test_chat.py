@@ -197,3 +197,27 @@ def test_sampling_round_passes_conversations_and_stores_rendered_answers(monkeyp
     answer = task.completions.get(position=2)
     assert answer.text == "Answer 2:\n\n- `sorted()`"
     assert answer.html == "<p>Answer 2:</p>\n<ul>\n<li><code>sorted()</code></li>\n</ul>\n"
+
+
+def test_demo_is_a_chat_project_when_the_chat_starter_and_its_prompts_are_there(db, settings, tmp_path, monkeypatch):
+    from labeling.services import demo
+
+    starter = tmp_path / "chat_starter"
+    starter.mkdir()
+    (starter / "config.json").write_text("{}")
+    settings.QUARTET_CHAT_STARTER_POLICY = str(starter)
+    monkeypatch.setattr(demo, "DEMO_CHAT_PROMPTS", write(tmp_path, "chat_demo_prompts.jsonl", [
+        {"prompt": [SYSTEM, ASK]}, {"prompt": [{"role": "user", "content": "What is `itertools.chain`?"}]}]))
+    accounts = demo.demo_setup(password="pw-demo")
+    project = accounts.project
+    assert project.prompt_format == "chat" and project.policy_source == str(starter)
+    assert accounts.imported.created == 2 and project.prompts.filter(messages__isnull=False).count() == 2
+    assert demo.demo_setup(password="pw-demo").imported.duplicates == 2  # idempotent
+
+
+def test_demo_falls_back_to_text_without_the_chat_starter(db, settings, tmp_path):
+    from labeling.services import demo
+
+    settings.QUARTET_CHAT_STARTER_POLICY = str(tmp_path / "missing")
+    project = demo.demo_setup(password="pw-demo").project
+    assert project.prompt_format == "text" and not project.prompts.filter(messages__isnull=False).exists()
