@@ -136,6 +136,8 @@ class Prompt(models.Model):
         ]
 
     def __str__(self):
+        if self.messages:  # a chat prompt: its last (user) turn, not the JSON key
+            return self.messages[-1]["content"][:60]
         return self.text[:60]
 
 
