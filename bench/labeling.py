@@ -1,6 +1,6 @@
 """Labeling under load: simulated annotators against the app served by gunicorn.
 
-    python -m bench.labeling [--db sqlite|postgres] [--tasks 5000] [--tiny]
+    python -m bench.labeling [--db sqlite|postgres] [--tasks 5000] [--chat] [--tiny]
 
 Each annotator has its own session and does what the browser does: GET the labeling page (the
 htmx partial) for its next task, then POST its choice. Two figures:
@@ -10,6 +10,10 @@ htmx partial) for its next task, then POST its choice. Two figures:
 Both report errors, duplicate choices, lost choices (acknowledged but not in the database) and
 the web workers' peak RSS. The server runs with production settings (DEBUG off) in gunicorn with
 `make run`'s worker and thread counts, on a fresh database of its own.
+
+With ``--chat`` the project is a chat project: each prompt a conversation (system and user
+turns) and each answer a Markdown message with a list and a fenced code block, stored with its
+rendered HTML as the sampling round stores it, so chat and text throughput compare directly.
 
 Prints one JSON object as its last line. A benchmark, not a test.
 """
@@ -142,12 +146,24 @@ class Server:
         self.proc.wait(timeout=30)
 
 
-def _prepare(env: dict, tasks: int, annotators: int, *, top_up: str | None = None) -> None:
+# A chat task: a short conversation and answers of the size and shape a chat model writes.
+_CHAT_TASK = """NewTask(
+        prompt=[{{"role": "system", "content": "You are a concise Python helper."}},
+                {{"role": "user", "content": f"{prefix} question {{i}}: how do I read a CSV file?"}}],
+        completions=[f"Answer {{p}} to question {{i}}. Use the `csv` module:\\n\\n- open the file\\n"
+                     f"- wrap it in `csv.reader`\\n\\n```python\\nimport csv\\n\\nwith open('data.csv') as fh:\\n"
+                     f"    for row in csv.reader(fh):\\n        print(row)\\n```\\n" for p in range(4)])"""
+_TEXT_TASK = """NewTask(prompt=f"{prefix} prompt {{i}}", completions=[f"Completion {{p}} of prompt {{i}}, a short sentence." for p in range(4)])"""
+
+
+def _prepare(env: dict, tasks: int, annotators: int, *, top_up: str | None = None, chat: bool = False) -> None:
     """A fresh schema, a project with ``tasks`` open tasks and the annotator accounts; or, with
-    ``top_up`` (a prompt prefix), ``tasks`` more open tasks in the existing project."""
+    ``top_up`` (a prompt prefix), ``tasks`` more open tasks in the existing project. ``chat``:
+    a chat project (conversations, Markdown answers)."""
     setup = f"""
 call_command("flush", interactive=False, verbosity=0)
-project = Project.objects.create(name="Bench", slug="{SLUG}", annotations_per_task=1)
+project = Project.objects.create(name="Bench", slug="{SLUG}", annotations_per_task=1,
+                                 prompt_format="{'chat' if chat else 'text'}")
 User = get_user_model()
 for i in range({annotators}):
     user = User.objects.create_user(f"bench{{i}}", password="bench-pass")
@@ -156,6 +172,7 @@ for i in range({annotators}):
 project = Project.objects.get(slug="{SLUG}")
 """
     prefix = top_up or "Bench"
+    new_task = (_CHAT_TASK if chat else _TEXT_TASK).format(prefix=prefix)
     script = f"""
 import django; django.setup()
 from django.contrib.auth import get_user_model
@@ -165,7 +182,7 @@ from labeling.services import NewTask, tasks_create
 {setup}
 for start in range(0, {tasks}, 1000):
     tasks_create(project=project, tasks=[
-        NewTask(prompt=f"{prefix} prompt {{i}}", completions=[f"Completion {{p}} of prompt {{i}}, a short sentence." for p in range(4)])
+        {new_task}
         for i in range(start, min(start + 1000, {tasks}))
     ])
 from django.db import connection
@@ -279,7 +296,7 @@ def _open_loop(sessions: list[Session], rate: float, seconds: float, acknowledge
 
 
 def run(db: str, *, tasks: int, capacity_seconds: float, rate: float, open_seconds: float,
-        annotators: int, pool: int, workers: int, threads: int) -> dict:
+        annotators: int, pool: int, workers: int, threads: int, chat: bool = False) -> dict:
     env = {k: v for k, v in os.environ.items() if k not in ("DEBUG",)}
     env.update(
         DJANGO_SETTINGS_MODULE="config.settings", SECRET_KEY="bench-" + "x" * 50,
@@ -296,7 +313,7 @@ def run(db: str, *, tasks: int, capacity_seconds: float, rate: float, open_secon
         (REPO / "var").mkdir(exist_ok=True)
         env["DATABASE_URL"] = f"sqlite:///{REPO / 'var' / 'bench.sqlite3'}"
     subprocess.run([sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"], cwd=REPO, env=env, check=True)
-    _prepare(env, tasks, max(annotators, pool))
+    _prepare(env, tasks, max(annotators, pool), chat=chat)
     port = _free_port()
     server = Server(env, port, workers, threads)
     try:
@@ -306,7 +323,7 @@ def run(db: str, *, tasks: int, capacity_seconds: float, rate: float, open_secon
         acknowledged: list[int] = []
         errors: list[str] = []
         capacity = _capacity(sessions[:annotators], capacity_seconds, acknowledged, errors)
-        _prepare(env, tasks, 0, top_up="Second")  # the open loop gets a full queue of its own
+        _prepare(env, tasks, 0, top_up="Second", chat=chat)  # the open loop gets a full queue of its own
         latency = _open_loop(sessions[:pool], rate, open_seconds, acknowledged, errors)
         rss = server.worker_peak_rss_mb()
     finally:
@@ -315,6 +332,7 @@ def run(db: str, *, tasks: int, capacity_seconds: float, rate: float, open_secon
     stored_assignments = set(stored["assignments"])
     return {
         "db": db,
+        "prompt_format": "chat" if chat else "text",
         "tasks": tasks,  # open tasks at the start of each phase
         "capacity": capacity,
         "latency": latency,
@@ -340,6 +358,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--pool", type=int, default=32, help="annotator sessions serving the open loop")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument("--chat", action="store_true",
+                        help="a chat project: conversations and Markdown answers (compare with the default text)")
     parser.add_argument("--tiny", action="store_true", help="a smoke run: SQLite, 300 tasks, a few seconds")
     args = parser.parse_args(argv)
     if args.tiny:
@@ -351,7 +371,7 @@ def main(argv: list[str] | None = None) -> dict:
         "results": [
             run(db, tasks=args.tasks, capacity_seconds=args.capacity_seconds, rate=args.rate,
                 open_seconds=args.open_seconds, annotators=args.annotators, pool=args.pool,
-                workers=args.workers, threads=args.threads)
+                workers=args.workers, threads=args.threads, chat=args.chat)
             for db in dbs
         ],
     }

@@ -40,6 +40,13 @@ class ProjectAdmin(admin.ModelAdmin):
     # Read-only: only a succeeded run makes a version current; a form saved while a round
     # finishes must not write back the versions it was opened with.
     readonly_fields = ["current_policy", "current_reward_model"]
+
+    def get_readonly_fields(self, request, obj=None):
+        # A project's prompts are all of one kind: the format is fixed once it has any.
+        if obj is not None and obj.prompts.exists():
+            return [*self.readonly_fields, "prompt_format"]
+        return self.readonly_fields
+
     actions = [
         _start_action("reward", "Train reward model"),
         _start_action("policy", "Update policy"),

@@ -27,8 +27,10 @@ def bench(name: str, *args: str, timeout: int = 600) -> dict:
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
-def test_labeling_smoke():
-    [result] = bench("labeling", "--tiny")["results"]
+@pytest.mark.parametrize("fmt", ["text", "chat"])
+def test_labeling_smoke(fmt):
+    [result] = bench("labeling", "--tiny", *(["--chat"] if fmt == "chat" else []))["results"]
+    assert result["prompt_format"] == fmt
     assert result["errors"] == 0 and result["duplicate_choices"] == 0 and result["lost_choices"] == 0
     assert result["acknowledged"] == result["choices_in_db"] > 0
     assert result["capacity"]["round_trips_per_s"] > 0 and result["capacity"]["p99_ms"] >= result["capacity"]["p50_ms"]
