@@ -1,6 +1,7 @@
 from django import forms
 
 from labeling.models import COMPLETIONS_PER_TASK, Choice
+from labeling.services import parsing
 
 
 class DecisionForm(forms.Form):
@@ -28,6 +29,12 @@ class ImportForm(forms.Form):
     ]
     kind = forms.ChoiceField(choices=KIND_CHOICES)
     file = forms.FileField()
+
+    def clean_file(self):
+        upload = self.cleaned_data["file"]
+        if problem := parsing.upload_size_error(upload.name, upload.size):
+            raise forms.ValidationError(problem)
+        return upload
 
 
 class RunStartForm(forms.Form):

@@ -27,7 +27,7 @@ from labeling.api.serializers import (
     export_filters,
 )
 from labeling.models import ComparisonTask
-from labeling.services import exports
+from labeling.services import exports, parsing
 
 
 @extend_schema_view(get=extend_schema(summary="Prompts", responses=responses(PromptOut(many=True))))
@@ -72,7 +72,13 @@ class ChoiceList(ProjectScoped, generics.ListAPIView):
 
 class ImportIn(serializers.Serializer):
     kind = serializers.ChoiceField(choices=["prompts", "comparisons"])
-    file = serializers.FileField(help_text="prompts: JSONL, CSV or Parquet; comparisons: JSONL or Parquet")
+    file = serializers.FileField(help_text="prompts: JSONL, CSV or Parquet; comparisons: JSONL or "
+                                 "Parquet; at most QUARTET_MAX_UPLOAD_MB")
+
+    def validate_file(self, upload):
+        if problem := parsing.upload_size_error(upload.name, upload.size):
+            raise serializers.ValidationError(problem)
+        return upload
 
 
 class ImportOut(serializers.Serializer):
@@ -91,9 +97,13 @@ class ImportCreate(ProjectScoped, APIView):
         "with its line and field.",
         request={"multipart/form-data": ImportIn},
         responses={**responses(ImportOut, status=201),
-                   400: OpenApiResponse(ImportErrors, description="nothing was imported")},
+                   400: OpenApiResponse(ImportErrors, description="nothing was imported"),
+                   413: OpenApiResponse(ImportErrors, description="the upload is over the size cap")},
     )
     def post(self, request, slug):
+        # Refused before the body is read: an upload over the cap never reaches the disk.
+        if problem := parsing.upload_size_error("The upload", parsing.declared_length(request.META)):
+            return Response({"detail": "Nothing was imported.", "errors": [problem]}, status=413)
         data = validated(ImportIn, request.data)
         service = services.prompts_import if data["kind"] == "prompts" else services.comparisons_import
         upload = data["file"]

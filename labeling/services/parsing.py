@@ -43,6 +43,14 @@ def upload_size_error(name: str, size: int | None) -> str | None:
     return None
 
 
+def declared_length(meta) -> int | None:
+    """The request's Content-Length header as a number (None when absent or not a number)."""
+    try:
+        return int(meta.get("CONTENT_LENGTH") or 0) or None
+    except ValueError:
+        return None
+
+
 class RowProblem(ValueError):
     """One bad value: ``problem`` in words, ``field`` its dotted path in the row (or '')."""
 
