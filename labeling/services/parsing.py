@@ -245,14 +245,19 @@ def _parquet_rows(name: str, stream: BinaryIO, errors: list[str]) -> Iterator[tu
     # inflate past the upload budget is refused before a single page is decompressed.
     metadata, budget, total = parquet.metadata, max_upload_bytes(), 0
     for group in range(metadata.num_row_groups):
+        row_group = metadata.row_group(group)
         for column in range(metadata.num_columns):
-            chunk = metadata.row_group(group).column(column)
-            total += chunk.total_uncompressed_size
-            if chunk.total_uncompressed_size > budget:
-                problems.append(
-                    f"{name}, row group {group + 1}, field '{chunk.path_in_schema}': "
-                    f"{chunk.total_uncompressed_size / 1024 / 1024:.0f} MB once decompressed, more "
-                    f"than the {settings.QUARTET_MAX_UPLOAD_MB} MB an upload may hold")
+            chunk = row_group.column(column)
+            size = chunk.total_uncompressed_size
+            total += size
+            where = f"{name}, row group {group + 1}, field '{chunk.path_in_schema}'"
+            if size > budget:
+                problems.append(f"{where}: {size / 1024 / 1024:.0f} MB once decompressed, more than "
+                                f"the {settings.QUARTET_MAX_UPLOAD_MB} MB an upload may hold")
+            elif size > MAX_ROW_BYTES * max(row_group.num_rows, 1):
+                # More than a row may hold on average: some value in it is over the row limit.
+                problems.append(f"{where}: {size / 1024 / 1024:.0f} MB once decompressed for "
+                                f"{row_group.num_rows} rows; a row may hold {MAX_ROW_BYTES // 1024 // 1024} MB")
     if total > budget and not problems:
         problems.append(f"{name}: {total / 1024 / 1024:.0f} MB once decompressed, more than the "
                         f"{settings.QUARTET_MAX_UPLOAD_MB} MB an upload may hold")
