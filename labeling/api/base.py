@@ -6,7 +6,7 @@ from django.core.exceptions import SuspiciousOperation
 from django.core.signals import got_request_exception
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse
-from rest_framework.exceptions import APIException
+from rest_framework.exceptions import APIException, ValidationError
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -61,7 +61,14 @@ class Conflict(APIException):
     default_code = "conflict"
 
 
-def validated(serializer_class, data) -> dict:
+def validated(serializer_class, data, *, also_allowed: tuple[str, ...] = ()) -> dict:
+    """``data`` checked by the serializer; a key it does not know (a misspelt filter, say) is a
+    400 naming it, not silently ignored (a filter ignored exports everything)."""
+    known = set(serializer_class().fields) | set(also_allowed)
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ValidationError({"detail": f"Unknown parameter{'s' if len(unknown) > 1 else ''}: "
+                                         f"{', '.join(unknown)}. Known: {', '.join(sorted(known))}."})
     serializer = serializer_class(data=data)
     serializer.is_valid(raise_exception=True)
     return serializer.validated_data

@@ -38,6 +38,9 @@ class PromptList(ProjectScoped, generics.ListAPIView):
         return selectors.prompts_of(project=self.project)
 
 
+PAGING = ("page", "page_size")
+
+
 class TaskFilters(serializers.Serializer):
     status = serializers.ChoiceField(choices=ComparisonTask.Status.choices, required=False)
     policy_version = serializers.IntegerField(min_value=0, max_value=INT_MAX, required=False,
@@ -50,7 +53,7 @@ class TaskList(ProjectScoped, generics.ListAPIView):
     serializer_class = TaskOut
 
     def get_queryset(self):
-        data = validated(TaskFilters, self.request.query_params)
+        data = validated(TaskFilters, self.request.query_params, also_allowed=PAGING)
         return selectors.tasks_of(project=self.project, status=data.get("status"),
                                   policy_version=data.get("policy_version"))
 
@@ -63,7 +66,7 @@ class ChoiceList(ProjectScoped, generics.ListAPIView):
     serializer_class = ChoiceOut
 
     def get_queryset(self):
-        filters = export_filters(validated(ChoiceFilters, self.request.query_params))
+        filters = export_filters(validated(ChoiceFilters, self.request.query_params, also_allowed=PAGING))
         try:
             return selectors.choices_of(project=self.project, filters=filters)
         except exports.ExportError as exc:
