@@ -8,7 +8,7 @@ class DecisionForm(forms.Form):
     """One decision on a leased task. Clicking a card posts its canonical ``position``;
     the skip and flag buttons post ``action``."""
 
-    assignment = forms.IntegerField(min_value=1)
+    assignment = forms.IntegerField(min_value=1, max_value=2**63 - 1)  # a bigint id, as the API bounds it
     action = forms.ChoiceField(choices=Choice.Kind.choices, required=False)
     position = forms.IntegerField(min_value=0, max_value=COMPLETIONS_PER_TASK - 1, required=False)
     decision_ms = forms.IntegerField(min_value=0, required=False)
