@@ -2,6 +2,7 @@
 
 from axes.exceptions import AxesBackendPermissionDenied
 from django.contrib.auth import authenticate
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from knox.models import AuthToken
@@ -11,6 +12,17 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.throttling import AnonRateThrottle
 from rest_framework.views import APIView
+
+
+class TokenScheme(OpenApiAuthenticationExtension):
+    """How the OpenAPI schema documents Quartet's token authentication."""
+
+    target_class = "labeling.api.authentication.TokenAuthentication"
+    name = "tokenAuth"
+
+    def get_security_definition(self, auto_schema):
+        return {"type": "apiKey", "in": "header", "name": "Authorization",
+                "description": 'Token from POST /api/auth/token/, sent as "Token <token>"'}
 
 
 class TokenThrottle(AnonRateThrottle):
