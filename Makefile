@@ -17,15 +17,22 @@ $(VENV)/.installed: requirements.txt
 	touch $@
 
 # DEBUG is on only here (the local demo); production settings never default to it.
+# Web, worker and beat run as separate processes (Procfile, through honcho): a dead worker no
+# longer takes beat with it, and when any of them dies the others are stopped and this says so.
 run: venv
 	mkdir -p var
 	DEBUG=1 $(BIN)/python manage.py migrate --noinput
 	DEBUG=1 $(BIN)/python manage.py collectstatic --noinput -v0
 	DEBUG=1 $(BIN)/python manage.py demo_setup
 	@echo "Quartet is serving on http://$(HOST):$(PORT)/ (Ctrl-C to stop)"
-	DEBUG=1 $(BIN)/celery -A config worker -B -Q training,sampling --concurrency 1 --loglevel INFO & \
-	worker=$$!; trap 'kill $$worker 2>/dev/null; wait $$worker' EXIT INT TERM; \
-	DEBUG=1 $(BIN)/gunicorn config.wsgi --bind $(HOST):$(PORT) --workers 2 --threads 4 --access-logfile -
+	@PATH="$(CURDIR)/$(BIN):$$PATH" DEBUG=1 HOST=$(HOST) WEB_PORT=$(PORT) $(BIN)/honcho start -f Procfile; \
+	status=$$?; \
+	if [ $$status -ne 0 ] && [ $$status -ne 130 ]; then \
+	  echo "" >&2; \
+	  echo "!!! Quartet stopped: a process exited (exit $$status); its name is in the lines above." >&2; \
+	  echo "!!! web, worker and beat were all stopped. Fix the cause and run 'make run' again." >&2; \
+	fi; \
+	exit $$status
 
 test: venv
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -4,9 +4,11 @@ Embedded default: SQLite and artifacts under var/, no servers needed.
 Production: set DATABASE_URL, CELERY_BROKER_URL, SECRET_KEY, ALLOWED_HOSTS.
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
+from csp.constants import NONE, SELF
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
@@ -30,7 +32,9 @@ INSTALLED_APPS = [
     "django_htmx",
     "template_partials",
     "rest_framework",
-    "rest_framework.authtoken",
+    "knox",  # API tokens: stored hashed, expiring, revocable
+    "axes",  # login lockouts (per account and per address)
+    "csp",
     "drf_spectacular",
     "drf_spectacular_sidecar",  # Swagger UI assets served from here: no CDN
     "labeling",
@@ -47,6 +51,9 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "csp.middleware.CSPMiddleware",
+    # Last, as django-axes asks: it turns a lockout raised during authentication into its answer.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -87,7 +94,28 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+
+# django-axes checks every password login (the login page, the admin's, the API token endpoint)
+# before Django's backend runs a PBKDF2 hash, and refuses during a lockout even the right password.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env.int("QUARTET_LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("QUARTET_LOGIN_LOCKOUT_MINUTES", default=15))
+# Each listed parameter locks on its own: an account guessed at from many addresses, and an
+# address guessing at many accounts.
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+# Behind a TLS proxy the client's address is the last one the proxy appended.
+AXES_IPWARE_PROXY_COUNT = env.int("QUARTET_PROXY_COUNT", default=0) or None
+AXES_IPWARE_META_PRECEDENCE_ORDER = (
+    ["HTTP_X_FORWARDED_FOR", "REMOTE_ADDR"] if AXES_IPWARE_PROXY_COUNT else ["REMOTE_ADDR"]
+)
 
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "labeling:project_list"
@@ -100,19 +128,21 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
-STATIC_ROOT = BASE_DIR / "var" / "staticfiles"
+STATIC_ROOT = Path(env("QUARTET_STATIC_ROOT", default=str(BASE_DIR / "var" / "staticfiles")))
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
-    "staticfiles": {
-        "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
-        if not DEBUG
-        else "django.contrib.staticfiles.storage.StaticFilesStorage"
-    },
+    # The manifest storage in DEBUG too: `make run`'s collectstatic then writes the manifest that
+    # production settings need (with DEBUG on, {% static %} still links the plain names).
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }
 
-# Signed-cookie sessions: no session row to write or read on each labeling request.
-SESSION_ENGINE = env("SESSION_ENGINE", default="django.contrib.sessions.backends.signed_cookies")
+# Sessions live in the database, so logging out (or deactivating the user, or changing the
+# password) ends them everywhere; a copied cookie is worth nothing afterwards. Not cached_db with
+# a per-process cache: another web worker would go on trusting its cached copy after logout.
+SESSION_ENGINE = env("SESSION_ENGINE", default="django.contrib.sessions.backends.db")
+SESSION_COOKIE_AGE = env.int("SESSION_COOKIE_AGE", default=3 * 24 * 3600)
 SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
 
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG)
 SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=not DEBUG)
@@ -122,6 +152,23 @@ SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEBUG
 SECURE_HSTS_PRELOAD = not DEBUG
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 X_FRAME_OPTIONS = "DENY"
+
+# Content-Security-Policy: scripts, styles, images and fetches from this origin only; no inline
+# script or style (htmx's injected indicator style is switched off in base.html), no framing.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    },
+}
 
 # Celery: the web process only enqueues; workers run the rounds (see config/celery.py).
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", default="filesystem://")
@@ -166,23 +213,51 @@ QUARTET_RUN_STALE_SECONDS = env.int("QUARTET_RUN_STALE_SECONDS", default=120)
 QUARTET_HEARTBEAT_SECONDS = env.float("QUARTET_HEARTBEAT_SECONDS", default=10.0)
 # Hard limit on one round; a round past it is killed and marked failed.
 QUARTET_ROUND_TIME_LIMIT = env.int("QUARTET_ROUND_TIME_LIMIT", default=6 * 3600)
+# Where a project's policy_source may point: folders under these roots only (comma-separated).
+QUARTET_MODEL_ROOTS = [
+    Path(p) for p in env.list(
+        "QUARTET_MODEL_ROOTS", default=[str(BASE_DIR / "training"), str(QUARTET_ARTIFACTS_DIR)]
+    )
+]
+# Uploads (imports): the largest file accepted, in megabytes; a bigger one is refused unread.
+QUARTET_MAX_UPLOAD_MB = env.int("QUARTET_MAX_UPLOAD_MB", default=100)
+# Uploads above this many bytes go to a temporary file instead of memory (Django's default 2.5 MB).
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
+# Failing automatic rounds: wait this long after the first failure, doubling each time, and
+# switch the project's loop off after this many failures in a row.
+QUARTET_LOOP_RETRY_SECONDS = env.int("QUARTET_LOOP_RETRY_SECONDS", default=60)
+QUARTET_LOOP_MAX_FAILURES = env.int("QUARTET_LOOP_MAX_FAILURES", default=3)
 
 # REST API (labeling/api/): tokens for scripts, the session for the browser.
 REST_FRAMEWORK = {
     # Token first: an anonymous request gets 401 with a WWW-Authenticate challenge.
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "labeling.api.authentication.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PAGINATION_CLASS": "labeling.api.base.Pagination",
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # Every error, even one raised while parsing, answers JSON (never Django's HTML 500 page).
+    "EXCEPTION_HANDLER": "labeling.api.base.exception_handler",
+    "DEFAULT_PARSER_CLASSES": [
+        "labeling.api.parsers.BoundedJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_THROTTLE_RATES": {
+        # Per address, on the token endpoint: password guessing costs a hash each time.
+        "token": env("QUARTET_API_TOKEN_RATE", default="10/min"),
         # Per user, on the labeling endpoints (next, submit, skip, flag, undo): generous for a
         # person, a brake for a runaway script.
         "labeling": env("QUARTET_API_LABELING_RATE", default="1200/min"),
     },
+}
+# API tokens: hashed (SHA-512) in the database, shown once, expiring, revoked on password change.
+REST_KNOX = {
+    "TOKEN_TTL": timedelta(hours=env.int("QUARTET_API_TOKEN_HOURS", default=24 * 7)),
+    "AUTH_HEADER_PREFIX": "Token",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Quartet API",

@@ -1,3 +1,4 @@
+from django import forms
 from django.contrib import admin, messages
 
 from labeling.models import (
@@ -31,8 +32,21 @@ def _start_action(kind: str, label: str, continue_loop: bool = False):
     return admin.action(description=label)(action)
 
 
+class ProjectAdminForm(forms.ModelForm):
+    class Meta:
+        model = Project
+        fields = "__all__"
+
+    def clean_policy_source(self):
+        source = self.cleaned_data["policy_source"].strip()
+        if problem := run_services.policy_source_problem(source):
+            raise forms.ValidationError(problem)
+        return source
+
+
 @admin.register(Project)
 class ProjectAdmin(admin.ModelAdmin):
+    form = ProjectAdminForm
     list_display = ["name", "slug", "annotations_per_task", "lease_seconds", "created_at"]
     search_fields = ["name", "slug"]
     prepopulated_fields = {"slug": ["name"]}

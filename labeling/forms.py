@@ -1,13 +1,14 @@
 from django import forms
 
 from labeling.models import COMPLETIONS_PER_TASK, Choice
+from labeling.services import parsing
 
 
 class DecisionForm(forms.Form):
     """One decision on a leased task. Clicking a card posts its canonical ``position``;
     the skip and flag buttons post ``action``."""
 
-    assignment = forms.IntegerField(min_value=1)
+    assignment = forms.IntegerField(min_value=1, max_value=2**63 - 1)  # a bigint id, as the API bounds it
     action = forms.ChoiceField(choices=Choice.Kind.choices, required=False)
     position = forms.IntegerField(min_value=0, max_value=COMPLETIONS_PER_TASK - 1, required=False)
     decision_ms = forms.IntegerField(min_value=0, required=False)
@@ -28,6 +29,12 @@ class ImportForm(forms.Form):
     ]
     kind = forms.ChoiceField(choices=KIND_CHOICES)
     file = forms.FileField()
+
+    def clean_file(self):
+        upload = self.cleaned_data["file"]
+        if problem := parsing.upload_size_error(upload.name, upload.size):
+            raise forms.ValidationError(problem)
+        return upload
 
 
 class RunStartForm(forms.Form):

@@ -20,4 +20,6 @@ urlpatterns = [
     path("p/<slug:slug>/training/", views_training.dashboard, name="dashboard"),
     path("p/<slug:slug>/training/start/", views_training.run_start, name="run_start"),
     path("p/<slug:slug>/training/runs/<int:run_id>/cancel/", views_training.run_cancel, name="run_cancel"),
+    path("p/<slug:slug>/training/runs/<int:run_id>/end/", views_training.run_end_stalled, name="run_end_stalled"),
+    path("p/<slug:slug>/training/resume/", views_training.loop_resume, name="loop_resume"),
 ]

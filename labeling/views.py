@@ -7,6 +7,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from labeling import selectors, services
 from labeling.forms import DecisionForm, ImportForm
+from labeling.services import parsing
 
 LABELER = "labeling/label.html#labeler"
 
@@ -82,21 +83,32 @@ def import_data(request, slug):
     if not request.user.is_staff:
         raise PermissionDenied("Only staff can import.")
     project = _project(request, slug)
-    form = ImportForm(request.POST or None, request.FILES or None)
     result = errors = None
-    if request.method == "POST" and form.is_valid():
-        upload = form.cleaned_data["file"]
-        service = (
-            services.prompts_import
-            if form.cleaned_data["kind"] == "prompts"
-            else services.comparisons_import
-        )
-        try:
-            result = service(project=project, source=upload, name=upload.name)
-        except services.ImportValidationError as exc:
-            errors = exc.errors
+    status = 200
+    # Refused before the body is read: an upload over the cap never reaches the disk.
+    too_big = request.method == "POST" and parsing.upload_size_error(
+        "The upload", parsing.declared_length(request.META))
+    if too_big:
+        form, errors, status = ImportForm(), [too_big], 413
+    else:
+        form = ImportForm(request.POST or None, request.FILES or None)
+    if request.method == "POST" and not too_big:
+        if form.is_valid():
+            upload = form.cleaned_data["file"]
+            service = (
+                services.prompts_import
+                if form.cleaned_data["kind"] == "prompts"
+                else services.comparisons_import
+            )
+            try:
+                result = service(project=project, source=upload, name=upload.name)
+            except services.ImportValidationError as exc:
+                errors, status = exc.errors, 400
+        else:
+            status = 400
     return render(
         request,
         "labeling/import.html",
         {"project": project, "form": form, "result": result, "errors": errors},
+        status=status,
     )

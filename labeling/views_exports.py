@@ -12,6 +12,8 @@ from django.views.decorators.http import require_http_methods
 from labeling import selectors
 from labeling.services import exports
 
+INT_MAX = 2**31 - 1
+
 
 class ExportForm(forms.Form):
     format = forms.ChoiceField(choices=[
@@ -22,9 +24,10 @@ class ExportForm(forms.Form):
     since = forms.DateField(required=False, label="From (day)", widget=forms.DateInput(attrs={"type": "date"}))
     until = forms.DateField(required=False, label="To (day, included)",
                             widget=forms.DateInput(attrs={"type": "date"}))
-    policy_versions = forms.CharField(required=False, label="Policy versions",
+    # Field names as in the API (ChoiceFilters), so a script can use the same ones on both.
+    policy_version = forms.CharField(required=False, label="Policy versions",
                                       help_text="Comma-separated numbers; 0 = imported tasks. Empty: all.")
-    annotators = forms.ModelMultipleChoiceField(queryset=None, required=False,
+    annotator = forms.ModelMultipleChoiceField(queryset=None, required=False, label="Annotators",
                                                 help_text="Empty: everyone.")
     include_skipped = forms.BooleanField(required=False, label="Include skipped (listwise only)")
     include_flagged = forms.BooleanField(required=False, label="Include flagged (listwise only)")
@@ -39,14 +42,24 @@ class ExportForm(forms.Form):
 
     def __init__(self, *args, project, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["annotators"].queryset = project.annotators.order_by("username")
+        self.fields["annotator"].queryset = project.annotators.order_by("username")
 
-    def clean_policy_versions(self):
-        text = self.cleaned_data["policy_versions"].replace(" ", "")
+    def clean(self):
+        data = super().clean()
+        unknown = sorted(set(self.data) - set(self.fields) - {"csrfmiddlewaretoken"})
+        if unknown:
+            raise forms.ValidationError(f"Unknown filter{'s' if len(unknown) > 1 else ''}: {', '.join(unknown)}.")
+        return data
+
+    def clean_policy_version(self):
+        text = ",".join(self.data.getlist("policy_version")).replace(" ", "")
         try:
-            return tuple(int(part) for part in text.split(",") if part)
+            numbers = tuple(int(part) for part in text.split(",") if part)
         except ValueError:
             raise forms.ValidationError("Whole numbers separated by commas, e.g. 0, 2, 3.") from None
+        if any(not 0 <= n <= INT_MAX for n in numbers):  # an integer column
+            raise forms.ValidationError(f"Policy versions are between 0 and {INT_MAX}.")
+        return numbers
 
     def export_filters(self) -> exports.ExportFilters:
         data = self.cleaned_data
@@ -57,8 +70,8 @@ class ExportForm(forms.Form):
         return exports.ExportFilters(
             since=day_start(data["since"]),
             until=day_start(data["until"] + timedelta(days=1)) if data["until"] else None,
-            policy_versions=data["policy_versions"],
-            annotator_ids=tuple(user.pk for user in data["annotators"]),
+            policy_versions=data["policy_version"],
+            annotator_ids=tuple(user.pk for user in data["annotator"]),
             include_skipped=data["include_skipped"],
             include_flagged=data["include_flagged"],
             agreeing_only=data["agreeing_only"],
@@ -86,7 +99,8 @@ def export_data(request, slug):
         return _download(path)
     form = ExportForm(request.POST or None, project=project)
     error = None
-    if request.method == "POST" and form.is_valid():
+    status = 400 if request.method == "POST" and not form.is_valid() else 200
+    if status == 200 and request.method == "POST":
         try:
             result = exports.preferences_export_stored(
                 project=project, format=form.cleaned_data["format"],
@@ -100,4 +114,4 @@ def export_data(request, slug):
     return render(request, "labeling/export.html", {
         "project": project, "form": form, "error": error,
         "stored": exports.exports_stored(project=project)[:20],
-    })
+    }, status=400 if error else status)

@@ -31,7 +31,9 @@ def dashboard(request, slug):
             response.headers["HX-Refresh"] = "true"
         return response
     board = selectors.dashboard(project=project)
-    return render(request, "labeling/dashboard.html", {"board": board, "project": project})
+    automatic = run_services.automatic_state(project=project)
+    return render(request, "labeling/dashboard.html",
+                  {"board": board, "project": project, "automatic": automatic})
 
 
 @require_POST
@@ -73,3 +75,22 @@ def run_cancel(request, slug, run_id):
     run = get_object_or_404(TrainingRun, pk=run_id, project=project)
     run_services.run_cancel(run=run)
     return _active_run_response(request, project)
+
+
+@require_POST
+def run_end_stalled(request, slug, run_id):
+    """End a running round whose worker went silent; works while beat is down."""
+    project = _staff_project(request, slug)
+    run = get_object_or_404(TrainingRun, pk=run_id, project=project)
+    try:
+        run_services.run_end_stalled(run=run, user=request.user)
+    except run_services.RunNotStalled as exc:
+        return _active_run_response(request, project, str(exc))
+    return _active_run_response(request, project)
+
+
+@require_POST
+def loop_resume(request, slug):
+    project = _staff_project(request, slug)
+    run_services.loop_resume(project=project)
+    return redirect("labeling:dashboard", slug=project.slug)

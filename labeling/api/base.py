@@ -1,9 +1,15 @@
 """What every API view shares: the project from the URL, pagination, documented errors."""
 
+import logging
+
+from django.core.exceptions import SuspiciousOperation
+from django.core.signals import got_request_exception
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse
-from rest_framework.exceptions import APIException
+from rest_framework.exceptions import APIException, ValidationError
 from rest_framework.pagination import PageNumberPagination
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
 
 from labeling.api.permissions import project_for_request
 from labeling.api.serializers import Error
@@ -55,7 +61,31 @@ class Conflict(APIException):
     default_code = "conflict"
 
 
-def validated(serializer_class, data) -> dict:
+def validated(serializer_class, data, *, also_allowed: tuple[str, ...] = ()) -> dict:
+    """``data`` checked by the serializer; a key it does not know (a misspelt filter, say) is a
+    400 naming it, not silently ignored (a filter ignored exports everything)."""
+    known = set(serializer_class().fields) | set(also_allowed)
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ValidationError({"detail": f"Unknown parameter{'s' if len(unknown) > 1 else ''}: "
+                                         f"{', '.join(unknown)}. Known: {', '.join(sorted(known))}."})
     serializer = serializer_class(data=data)
     serializer.is_valid(raise_exception=True)
     return serializer.validated_data
+
+
+log = logging.getLogger(__name__)
+
+
+def exception_handler(exc, context):
+    """DRF's handler, then JSON for what it leaves to Django: a refused request body (too big,
+    too many fields) is a 400, anything unforeseen a logged 500, both with a JSON body."""
+    response = drf_exception_handler(exc, context)
+    if response is not None:
+        return response
+    if isinstance(exc, (SuspiciousOperation, RecursionError)):
+        return Response({"detail": f"Bad request: {exc}" if str(exc) else "Bad request."}, status=400)
+    log.error("API error", exc_info=(type(exc), exc, exc.__traceback__))
+    # Django's own hook for unhandled errors (error reporting; the test client re-raises it).
+    got_request_exception.send(sender=None, request=context.get("request"))
+    return Response({"detail": "Internal error; it was logged."}, status=500)

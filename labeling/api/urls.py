@@ -2,29 +2,15 @@
 
 from django.contrib.auth.decorators import login_not_required
 from django.urls import path, re_path
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
-from rest_framework import serializers
-from rest_framework.authtoken.views import ObtainAuthToken
+from drf_spectacular.utils import extend_schema
 from rest_framework.exceptions import NotFound
 from rest_framework.permissions import AllowAny
 from rest_framework.views import APIView
 
 from labeling.api import views_data, views_labeling, views_quality, views_training
+from labeling.api.views_auth import TokenCreate
 
 app_name = "api"
-
-
-class TokenOut(serializers.Serializer):
-    token = serializers.CharField(help_text="send as the header  Authorization: Token <token>")
-
-
-@extend_schema_view(post=extend_schema(
-    summary="Exchange a username and password for a token",
-    responses={200: TokenOut, 400: OpenApiResponse(OpenApiTypes.OBJECT, description="wrong credentials")},
-))
-class TokenCreate(ObtainAuthToken):
-    pass
 
 
 @extend_schema(exclude=True)

@@ -27,7 +27,7 @@ from labeling.api.serializers import (
     export_filters,
 )
 from labeling.models import ComparisonTask
-from labeling.services import exports
+from labeling.services import exports, parsing
 
 
 @extend_schema_view(get=extend_schema(summary="Prompts", responses=responses(PromptOut(many=True))))
@@ -36,6 +36,9 @@ class PromptList(ProjectScoped, generics.ListAPIView):
 
     def get_queryset(self):
         return selectors.prompts_of(project=self.project)
+
+
+PAGING = ("page", "page_size")
 
 
 class TaskFilters(serializers.Serializer):
@@ -50,7 +53,7 @@ class TaskList(ProjectScoped, generics.ListAPIView):
     serializer_class = TaskOut
 
     def get_queryset(self):
-        data = validated(TaskFilters, self.request.query_params)
+        data = validated(TaskFilters, self.request.query_params, also_allowed=PAGING)
         return selectors.tasks_of(project=self.project, status=data.get("status"),
                                   policy_version=data.get("policy_version"))
 
@@ -63,7 +66,7 @@ class ChoiceList(ProjectScoped, generics.ListAPIView):
     serializer_class = ChoiceOut
 
     def get_queryset(self):
-        filters = export_filters(validated(ChoiceFilters, self.request.query_params))
+        filters = export_filters(validated(ChoiceFilters, self.request.query_params, also_allowed=PAGING))
         try:
             return selectors.choices_of(project=self.project, filters=filters)
         except exports.ExportError as exc:
@@ -72,9 +75,15 @@ class ChoiceList(ProjectScoped, generics.ListAPIView):
 
 class ImportIn(serializers.Serializer):
     kind = serializers.ChoiceField(choices=["prompts", "comparisons"])
-    file = serializers.FileField(help_text="prompts: JSONL, CSV or Parquet; comparisons: JSONL or Parquet. "
-                                 "Chat projects: conversations under 'prompt' or 'messages' (a list of "
-                                 "messages ending in a user turn); completions strings or assistant messages")
+    file = serializers.FileField(help_text="prompts: JSONL, CSV or Parquet; comparisons: JSONL or Parquet; "
+                                 "at most QUARTET_MAX_UPLOAD_MB. Chat projects: conversations under 'prompt' or "
+                                 "'messages' (a list of messages ending in a user turn); completions strings or "
+                                 "assistant messages")
+
+    def validate_file(self, upload):
+        if problem := parsing.upload_size_error(upload.name, upload.size):
+            raise serializers.ValidationError(problem)
+        return upload
 
 
 class ImportOut(serializers.Serializer):
@@ -93,9 +102,13 @@ class ImportCreate(ProjectScoped, APIView):
         "with its line and field.",
         request={"multipart/form-data": ImportIn},
         responses={**responses(ImportOut, status=201),
-                   400: OpenApiResponse(ImportErrors, description="nothing was imported")},
+                   400: OpenApiResponse(ImportErrors, description="nothing was imported"),
+                   413: OpenApiResponse(ImportErrors, description="the upload is over the size cap")},
     )
     def post(self, request, slug):
+        # Refused before the body is read: an upload over the cap never reaches the disk.
+        if problem := parsing.upload_size_error("The upload", parsing.declared_length(request.META)):
+            return Response({"detail": "Nothing was imported.", "errors": [problem]}, status=413)
         data = validated(ImportIn, request.data)
         service = services.prompts_import if data["kind"] == "prompts" else services.comparisons_import
         upload = data["file"]

@@ -91,6 +91,11 @@ class Project(models.Model):
         help_text="Retire open tasks sampled by a policy more than K versions older than the "
         "current one (empty: keep them).",
     )
+    # Set when automatic rounds failed QUARTET_LOOP_MAX_FAILURES times in a row: the loop and
+    # the low-water refill stop starting rounds until staff resume them.
+    loop_paused_reason = models.TextField(blank=True)
+    # Automatic failures are counted from here (staff resuming the loop resets the count).
+    loop_failures_since = models.DateTimeField(null=True, blank=True)
     reward_config = models.JSONField(
         default=dict, blank=True, help_text="Overrides of training.config.RewardConfig fields."
     )

@@ -3,6 +3,7 @@
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 
 from labeling.models.queue import Choice, PolicyVersion, Project
 
@@ -103,6 +104,15 @@ class TrainingRun(models.Model):
     @property
     def is_active(self) -> bool:
         return self.status in self.ACTIVE
+
+    @property
+    def is_stalled(self) -> bool:
+        """Running, but its worker sent no heartbeat for QUARTET_RUN_STALE_SECONDS: the worker
+        is gone (or hung), whether or not beat is there to notice."""
+        if self.status != self.Status.RUNNING:
+            return False
+        last = self.heartbeat_at or self.started_at or self.created_at
+        return (timezone.now() - last).total_seconds() > settings.QUARTET_RUN_STALE_SECONDS
 
     @property
     def percent(self) -> int:

@@ -6,11 +6,8 @@ line and the field, and only a clean file is written, in one transaction.
 
 import csv
 import hashlib
-import io
-import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from django.db import transaction
 
@@ -22,9 +19,10 @@ from labeling.models import (
     Project,
     Prompt,
 )
-from labeling.services import conversations
+from labeling.services import conversations, parsing
 
 MAX_TEXT_CHARS = 100_000
+PRIORITY_MIN, PRIORITY_MAX = -(2**31), 2**31 - 1
 _MAX_ERRORS_REPORTED = 20
 
 
@@ -69,35 +67,9 @@ class _Row:
     data: dict
 
 
-def _rows(name: str, stream: io.TextIOBase, errors: list[str]) -> Iterator[_Row]:
-    suffix = Path(name).suffix.lower()
-    if suffix == ".parquet":
-        from labeling.services.exports import parquet_rows
-
-        try:
-            yield from (_Row(number, data) for number, data in parquet_rows(stream))
-        except ValueError as exc:
-            errors.append(f"{name}: {exc}")
-        return
-    if suffix == ".csv":
-        reader = csv.DictReader(stream)
-        for row in reader:
-            yield _Row(reader.line_num, dict(row))
-        return
-    if suffix not in (".jsonl", ".json", ".ndjson"):
-        errors.append(f"{name}: unsupported file type {suffix or '(none)'}; use .jsonl, .csv or .parquet")
-        return
-    for number, line in enumerate(stream, start=1):
-        if not line.strip():
-            continue
-        try:
-            data = json.loads(line)
-        except json.JSONDecodeError as exc:
-            errors.append(f"{name}, line {number}: not valid JSON ({exc.msg})")
-            continue
-        if not isinstance(data, dict):
-            errors.append(f"{name}, line {number}: expected a JSON object")
-            continue
+def _rows(name: str, stream, errors: list[str]) -> Iterator[_Row]:
+    # Streamed and bounded (see services/parsing.py): values are checked as they are read.
+    for number, data in parsing.rows(name, stream, errors):
         yield _Row(number, data)
 
 
@@ -136,19 +108,7 @@ def _metadata(name: str, row: _Row, errors: list[str], extra_keys: Iterable[str]
 
 
 def _open(path_or_file, name: str | None):
-    label = str(name or getattr(path_or_file, "name", None) or path_or_file)
-    if label.lower().endswith(".parquet"):  # binary: pyarrow reads it a row batch at a time
-        stream = path_or_file if hasattr(path_or_file, "read") else open(path_or_file, "rb")
-        return stream, name or Path(label).name
-    if hasattr(path_or_file, "read"):
-        raw = path_or_file.read()
-        try:
-            text = raw.decode("utf-8-sig") if isinstance(raw, bytes) else raw
-        except UnicodeDecodeError as exc:
-            raise ImportValidationError([f"{name or 'upload'}: not UTF-8 text ({exc.reason})"]) from None
-        return io.StringIO(text, newline=""), name or getattr(path_or_file, "name", "upload")
-    path = Path(path_or_file)
-    return path.open(encoding="utf-8-sig", newline=""), name or path.name
+    return parsing.open_source(path_or_file, name)
 
 
 def prompts_import(*, project: Project, source, name: str | None = None) -> ImportResult:
@@ -345,6 +305,10 @@ def comparisons_import(*, project: Project, source, name: str | None = None) -> 
                 priority = row.data.get("priority", 0)
                 if not isinstance(priority, int) or isinstance(priority, bool):
                     errors.append(f"{name}, line {row.line}, field 'priority': expected an integer")
+                    priority = 0
+                elif not PRIORITY_MIN <= priority <= PRIORITY_MAX:  # a 32-bit column
+                    errors.append(f"{name}, line {row.line}, field 'priority': out of range "
+                                  f"({PRIORITY_MIN} to {PRIORITY_MAX})")
                     priority = 0
                 gold = row.data.get("gold")
                 if gold is not None and (not isinstance(gold, int) or isinstance(gold, bool) or not 0 <= gold < 4):

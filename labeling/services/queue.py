@@ -168,6 +168,12 @@ def comparison_record(
         raise LabelingError(f"Unknown decision {kind!r}.")
     if kind == Choice.Kind.BEST and (position is None or not 0 <= position < COMPLETIONS_PER_TASK):
         raise LabelingError("Pick one of the four completions.")
+    # A paused annotator's leases stay, but their decisions on them are not taken.
+    paused = getattr(project, "annotator_paused", None)
+    if paused is None:
+        paused = project.paused_annotators.filter(pk=annotator.pk).exists()
+    if paused:
+        raise LabelingError("You are paused on this project; staff will let you know when you can go on.")
     now = timezone.now()
     with transaction.atomic():
         row = hotpath.assignment_for_decision(

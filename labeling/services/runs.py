@@ -3,7 +3,9 @@ nothing here imports torch; the work itself happens in services/execution.py on 
 """
 
 import logging
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -18,12 +20,36 @@ Kind = TrainingRun.Kind
 Status = TrainingRun.Status
 
 
+# How automatic rounds name their trigger (staff's start with "staff:" or "admin:").
+AUTOMATIC_TRIGGERS = ("loop:", "low water:")
+
+
 class RunConflict(Exception):
     """Another training run of the project is queued or running."""
 
 
 class RunNotPossible(Exception):
     """The project lacks what this run needs (an initial policy, a reward model…)."""
+
+
+class RunNotStalled(Exception):
+    """Staff asked to end a stalled run that is not stalled."""
+
+
+def policy_source_problem(source: str) -> str | None:
+    """Why ``source`` may not be a project's initial policy, or None when it may: it must be an
+    absolute folder path inside one of QUARTET_MODEL_ROOTS (after resolving links and '..'), so
+    staff cannot point workers at any folder they can read. Empty (no policy yet) is fine."""
+    if not source:
+        return None
+    roots = [Path(root).resolve() for root in settings.QUARTET_MODEL_ROOTS]
+    allowed = ", ".join(str(root) for root in roots)
+    if "\x00" in source or not Path(source).is_absolute():
+        return f"Give the absolute path of a model folder under one of the model roots ({allowed})."
+    resolved = Path(source).resolve()
+    if not any(resolved.is_relative_to(root) for root in roots):
+        return f"{source} is outside the model roots ({allowed}); see QUARTET_MODEL_ROOTS."
+    return None
 
 
 def policy_initial(*, project: Project) -> PolicyVersion:
@@ -163,6 +189,8 @@ def loop_maybe_trigger(*, project_id: int) -> TrainingRun | None:
         return None
     if TrainingRun.objects.filter(project=project, status__in=TrainingRun.ACTIVE).exists():
         return None
+    if not automatic_round_allowed(project=project):
+        return None
     new = choices_since_last_reward_round(project=project)
     if new < project.loop_every_choices:
         return None
@@ -186,14 +214,85 @@ def queue_maybe_refill(*, project: Project) -> TrainingRun | None:
     ).count()
     if open_tasks >= project.queue_low_water:
         return None
+    if not automatic_round_allowed(project=project):
+        return None
     try:
         return run_start(
             project=project,
             kind=Kind.SAMPLING,
-            trigger=f"low water: {open_tasks} open tasks",
+            trigger=f"low water: {open_tasks} open tasks",  # one of AUTOMATIC_TRIGGERS
         )
     except (RunConflict, RunNotPossible):
         return None
+
+
+@dataclass(frozen=True)
+class AutomaticState:
+    """Where a project's automatic rounds stand: consecutive failures since the count was last
+    reset, and the earliest time the next may start (None: now)."""
+
+    failures: int
+    retry_at: datetime | None
+    paused_reason: str
+
+
+def automatic_state(*, project: Project) -> AutomaticState:
+    """Consecutive failed automatic rounds (newest first, up to the first that did not fail)
+    and the backoff they impose: QUARTET_LOOP_RETRY_SECONDS after the first, doubling."""
+    runs = TrainingRun.objects.filter(project=project).exclude(status__in=TrainingRun.ACTIVE)
+    if project.loop_failures_since:
+        runs = runs.filter(created_at__gt=project.loop_failures_since)
+    failures, last_failed_at = 0, None
+    for status, trigger, finished_at in runs.order_by("-created_at", "-id").values_list(
+        "status", "trigger", "finished_at"
+    )[: settings.QUARTET_LOOP_MAX_FAILURES + 1]:
+        if status != Status.FAILED or not trigger.startswith(AUTOMATIC_TRIGGERS):
+            break
+        failures += 1
+        last_failed_at = last_failed_at or finished_at
+    retry_at = None
+    if failures and last_failed_at:
+        retry_at = last_failed_at + timedelta(
+            seconds=settings.QUARTET_LOOP_RETRY_SECONDS * 2 ** (failures - 1))
+    return AutomaticState(failures, retry_at, project.loop_paused_reason)
+
+
+def automatic_round_allowed(*, project: Project) -> bool:
+    """Whether the loop or the low-water refill may start a round now. Side effect: after
+    QUARTET_LOOP_MAX_FAILURES automatic failures in a row, pauses them (loop_paused_reason)."""
+    if project.loop_paused_reason:
+        return False
+    state = automatic_state(project=project)
+    if state.failures >= settings.QUARTET_LOOP_MAX_FAILURES:
+        reason = (f"Paused after {state.failures} automatic rounds failed in a row; fix the cause "
+                  "(see the run history) and resume.")
+        Project.objects.filter(pk=project.pk).update(loop_paused_reason=reason)
+        project.loop_paused_reason = reason
+        log.warning("project %s: automatic rounds paused after %s failures", project.slug, state.failures)
+        return False
+    return state.retry_at is None or timezone.now() >= state.retry_at
+
+
+def loop_resume(*, project: Project) -> None:
+    """Staff resume automatic rounds: the pause is lifted and failures are counted afresh."""
+    Project.objects.filter(pk=project.pk).update(loop_paused_reason="", loop_failures_since=timezone.now())
+
+
+def run_end_stalled(*, run: TrainingRun, user=None) -> TrainingRun:
+    """Staff end a running round whose worker stopped sending heartbeats (beat may be down and
+    unable to). The run is marked failed; the previous versions stay current and a new round can
+    start. Raises RunNotStalled when the run is not (or no longer) stalled."""
+    with transaction.atomic():
+        run = TrainingRun.objects.select_for_update().get(pk=run.pk)
+        if not run.is_stalled:
+            raise RunNotStalled("This round is not stalled: its worker is still reporting.")
+        silent = int((timezone.now() - (run.heartbeat_at or run.started_at or run.created_at)).total_seconds())
+        run.status = Status.FAILED
+        run.finished_at = timezone.now()
+        run.error = (f"Ended by {user or 'staff'}: the worker stopped responding (no heartbeat for "
+                     f"{silent} s). The previous versions stay current; start the round again.")
+        run.save(update_fields=["status", "finished_at", "error"])
+    return run
 
 
 def runs_fail_stale(*, stale_after: timedelta | None = None) -> list[int]:

@@ -79,3 +79,11 @@ def test_efficiency_smoke():
     assert report["failed_runs"] == 0 and len(report["milestones"]) == 2
     last = report["milestones"][-1]
     assert last["policy_version"] >= 1 and 0 <= last["win_rate"] <= 1
+
+
+def test_import_memory_smoke():
+    report = bench("import_memory", "--mb", "0.2", "--bomb-mb", "8")
+    assert report["jsonl"]["status"] == 201 and report["jsonl"]["created"] == report["rows_in_file"] > 0
+    assert report["parquet_bomb"]["status"] == 400 and "bomb.parquet, row group 1" in report["parquet_bomb"]["error"]
+    assert report["prompts_in_db"] == report["rows_in_file"]
+    assert report["jsonl"]["worker_peak_rss_mb"] >= report["jsonl"]["worker_rss_before_mb"] > 0

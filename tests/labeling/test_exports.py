@@ -218,7 +218,7 @@ def test_staff_export_page_downloads_the_file_and_lists_it(client, labeled, staf
     page = client.get(f"/p/{labeled.slug}/export/")
     assert page.status_code == 200 and b"Earlier exports" not in page.content
     download = client.post(f"/p/{labeled.slug}/export/", {"format": "pairwise", "file_format": "jsonl",
-                                                          "policy_versions": "0"})
+                                                          "policy_version": "0"})
     assert download.status_code == 200 and "attachment" in download["Content-Disposition"]
     assert len(b"".join(download.streaming_content).splitlines()) == 12
     page = client.get(f"/p/{labeled.slug}/export/")
@@ -227,10 +227,42 @@ def test_staff_export_page_downloads_the_file_and_lists_it(client, labeled, staf
     assert client.get(f"/p/{labeled.slug}/export/", {"file": name}).status_code == 200
     assert client.get(f"/p/{labeled.slug}/export/", {"file": "../../secret"}).status_code == 404
     bad = client.post(f"/p/{labeled.slug}/export/", {"format": "pairwise", "file_format": "jsonl",
-                                                     "policy_versions": "two"})
-    assert bad.status_code == 200 and b"Whole numbers" in bad.content
+                                                     "policy_version": "two"})
+    assert bad.status_code == 400 and b"Whole numbers" in bad.content
 
 
 def test_annotators_cannot_export(annotator_client, labeled):
     assert annotator_client.get(f"/p/{labeled.slug}/export/").status_code == 403
     assert b"Export\xe2\x80\xa6" not in annotator_client.get("/").content
+
+
+def test_unknown_filters_are_refused_and_form_and_api_share_the_names(client, labeled, staff, settings, tmp_path):
+    from knox.models import AuthToken
+    from rest_framework.test import APIClient
+
+    settings.QUARTET_ARTIFACTS_DIR = tmp_path
+    client.force_login(staff)
+    # The old form name (and any misspelling) would have exported everything: now a 400 naming it.
+    bad = client.post(f"/p/{labeled.slug}/export/", {"format": "pairwise", "file_format": "jsonl",
+                                                     "policy_versions": "3", "annotatr": "1"})
+    assert bad.status_code == 400 and b"Unknown filters: annotatr, policy_versions." in bad.content
+    assert not list(tmp_path.rglob("*.jsonl"))
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION=f"Token {AuthToken.objects.create(user=staff)[1]}")
+    listed = api.get(f"/api/projects/{labeled.slug}/choices/", {"policy_versions": 3})
+    assert listed.status_code == 400 and "Unknown parameter: policy_versions" in listed.json()["detail"]
+    exported = api.post(f"/api/projects/{labeled.slug}/exports/", {"format": "pairwise", "annotators": [1]},
+                        format="json")
+    assert exported.status_code == 400 and "Unknown parameter: annotators" in exported.json()["detail"]
+    # The same names on both: policy version 3 has no choices, so both export nothing.
+    page = client.post(f"/p/{labeled.slug}/export/", {"format": "pairwise", "file_format": "jsonl",
+                                                      "policy_version": "3", "annotator": [staff.pk]})
+    assert page.status_code == 400  # staff is not an annotator of the project: not a valid choice
+    page = client.post(f"/p/{labeled.slug}/export/", {"format": "pairwise", "file_format": "jsonl",
+                                                      "policy_version": "3"})
+    assert page.status_code == 200 and b"".join(page.streaming_content) == b""
+    via_api = api.get(f"/api/projects/{labeled.slug}/choices/", {"policy_version": 3, "page": 1})
+    assert via_api.status_code == 200 and via_api.json()["count"] == 0
+    huge = client.post(f"/p/{labeled.slug}/export/", {"format": "pairwise", "file_format": "jsonl",
+                                                      "policy_version": str(2**63)})
+    assert huge.status_code == 400 and b"between 0 and" in huge.content

@@ -129,9 +129,9 @@ def test_demo_setup_is_idempotent(db):
     assert "annotator1" in out.getvalue() and "pw-demo" in out.getvalue()
     assert counts[0] >= 50
     assert (Prompt.objects.count(), ComparisonTask.objects.count()) == counts
-    from django.contrib.auth import authenticate
+    from django.contrib.auth import get_user_model
 
-    assert authenticate(username="annotator1", password="pw-demo") is not None
+    assert get_user_model().objects.get(username="annotator1").check_password("pw-demo")
 
 
 def test_prompts_and_comparisons_from_parquet_with_row_errors(project, tmp_path):
@@ -150,5 +150,5 @@ def test_prompts_and_comparisons_from_parquet_with_row_errors(project, tmp_path)
 
 def test_binary_upload_named_jsonl_is_a_clear_error(project):
     upload = io.BytesIO(b"\xff\xfe\x00garbage")
-    with pytest.raises(ImportValidationError, match=r"bad.jsonl: not UTF-8 text"):
+    with pytest.raises(ImportValidationError, match=r"bad.jsonl, line 1: not UTF-8 text"):
         prompts_import(project=project, source=upload, name="bad.jsonl")
