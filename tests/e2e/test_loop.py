@@ -195,12 +195,11 @@ def test_killed_worker_leaves_the_run_failed_and_versions_current(loop_project, 
     # Long enough to be killed in. update(), not save(): save() would write back stale versions.
     Project.objects.filter(pk=loop_project.pk).update(policy_config={"steps": 200, "batch_size": 8})
     run = run_services.run_start(project=loop_project, kind="policy", trigger="test: to be killed")
-    wait_for(lambda: TrainingRun.objects.filter(pk=run.pk, status="running").exists(),
-             timeout=300, what="the policy round to start", worker=worker)
-    time.sleep(8)  # well into loading models and the first steps
-    worker.kill()
-    time.sleep(3)
-    assert run_services.runs_fail_stale(stale_after=timedelta(seconds=2)) == [run.pk]
+    # Killed once it has reported an optimizer step: models loaded, the round in full swing.
+    wait_for(lambda: TrainingRun.objects.filter(pk=run.pk, status="running", progress_step__gte=1).exists(),
+             timeout=300, what="the policy round's first step", worker=worker)
+    worker.kill()  # returns once the process group is gone: no heartbeat can follow
+    assert run_services.runs_fail_stale(stale_after=timedelta(microseconds=1)) == [run.pk]
     run.refresh_from_db()
     loop_project.refresh_from_db()
     assert run.status == "failed" and "heartbeat" in run.error
