@@ -105,16 +105,27 @@
     set("demo_ms", Math.round(performance.now() - openedAt));
   });
 
-  document.addEventListener("htmx:afterRequest", function (evt) {
-    if (!evt.detail.elt.matches || !evt.detail.elt.matches('[data-action="demo-save"]')) return;
-    const dialog = evt.detail.elt.closest("dialog");
-    if (evt.detail.successful) {
+  function isSave(evt) {
+    return evt.detail.elt && evt.detail.elt.matches && evt.detail.elt.matches('[data-action="demo-save"]');
+  }
+  // beforeSwap, not afterRequest: the swap detaches the button, and events from a detached
+  // element never reach the document. (beforeSwap fires on the target; the button that asked
+  // is the request's.)
+  document.addEventListener("htmx:beforeSwap", function (evt) {
+    const source = evt.detail.requestConfig && evt.detail.requestConfig.elt;
+    if (source && source.matches && source.matches('[data-action="demo-save"]') && evt.detail.xhr.status < 400) {
       savedNotice = true;
-    } else if (dialog && evt.detail.xhr && evt.detail.xhr.status) {
-      showError(dialog, evt.detail.xhr.responseText || "The answer could not be saved; try again.");
-    } else if (dialog) {
-      showError(dialog, "The server could not be reached; your answer is not saved yet. Try again.");
     }
+  });
+  document.addEventListener("htmx:responseError", function (evt) {
+    if (!isSave(evt)) return;
+    showError(evt.detail.elt.closest("dialog"),
+      evt.detail.xhr.responseText || "The answer could not be saved; try again.");
+  });
+  document.addEventListener("htmx:sendError", function (evt) {
+    if (!isSave(evt)) return;
+    showError(evt.detail.elt.closest("dialog"),
+      "The server could not be reached; your answer is not saved yet. Try again.");
   });
 
   function afterSwap() {
