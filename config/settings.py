@@ -155,6 +155,11 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 QUARTET_ARTIFACTS_DIR = Path(env("QUARTET_ARTIFACTS_DIR", default=str(VAR_DIR / "artifacts")))
 # The committed starter policy the demo project uses as its initial policy ρ.
 QUARTET_STARTER_POLICY = env("QUARTET_STARTER_POLICY", default=str(BASE_DIR / "training" / "starter"))
+# The chat starter (a chat template, tuned on instructions): the demo is a chat project on it
+# when it is there, and falls back to the text starter otherwise.
+QUARTET_CHAT_STARTER_POLICY = env(
+    "QUARTET_CHAT_STARTER_POLICY", default=str(BASE_DIR / "training" / "chat_starter")
+)
 QUARTET_DEFAULT_LEASE_SECONDS = env.int("QUARTET_DEFAULT_LEASE_SECONDS", default=600)
 # A running round whose worker sent no heartbeat for this long is marked failed by beat.
 QUARTET_RUN_STALE_SECONDS = env.int("QUARTET_RUN_STALE_SECONDS", default=120)

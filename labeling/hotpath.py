@@ -103,19 +103,22 @@ def live_counts(*, task_ids: list[int], now: datetime) -> dict[int, int]:
     ))
 
 
-def task_texts(*, task_ids: list[int]) -> dict[int, tuple[str, dict[int, str]]]:
-    """Prompt and the four completions (by canonical position) of each task, in one query."""
+def task_texts(*, task_ids: list[int]) -> dict[int, tuple[str, list | None, list | None, dict[int, tuple[str, str]]]]:
+    """Prompt and the four completions of each task, in one query: (prompt text, messages and
+    their rendered HTML (chat prompts; else None), {canonical position: (text, stored HTML)})."""
     if not task_ids:
         return {}
     marks = ", ".join(["%s"] * len(task_ids))
-    out: dict[int, tuple[str, dict[int, str]]] = {}
-    for task_id, prompt, position, text in _rows(
-        f"""SELECT t.id, p.text, x.position, x.text FROM {X} x
+    out: dict[int, tuple] = {}
+    for task_id, prompt, messages, messages_html, position, text, html in _rows(
+        f"""SELECT t.id, p.text, p.messages, p.messages_html, x.position, x.text, x.html FROM {X} x
             JOIN {T} t ON t.id = x.task_id JOIN {P} p ON p.id = t.prompt_id
             WHERE x.task_id IN ({marks})""",
         task_ids,
     ):
-        out.setdefault(task_id, (prompt, {}))[1][position] = text
+        if task_id not in out:
+            out[task_id] = (prompt, _json(messages), _json(messages_html), {})
+        out[task_id][3][position] = (text, html)
     return out
 
 

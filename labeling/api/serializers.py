@@ -43,20 +43,32 @@ class ProjectOut(serializers.ModelSerializer):
 
     class Meta:
         model = Project
-        fields = ["slug", "name", "instructions", "annotations_per_task", "lease_seconds",
+        fields = ["slug", "name", "instructions", "prompt_format", "annotations_per_task", "lease_seconds",
                   "open_tasks", "current_policy", "current_reward_model", "created_at"]
 
 
 class CardOut(serializers.Serializer):
     slot = serializers.IntegerField(help_text="1–4 as displayed")
     position = serializers.IntegerField(help_text="canonical position 0–3: submit this")
-    text = serializers.CharField()
+    text = serializers.CharField(help_text="chat projects: the assistant message's content")
+    html = serializers.CharField(allow_blank=True, help_text="chat projects: the text as sanitized "
+                                 "Markdown (raw HTML off, allowlist), safe to insert; empty for text projects")
+
+
+class MessageOut(serializers.Serializer):
+    role = serializers.ChoiceField(choices=["system", "user", "assistant"])
+    content = serializers.CharField()
+
+
+class TurnOut(MessageOut):
+    html = serializers.CharField(help_text="the content as sanitized Markdown")
 
 
 class TaskViewOut(serializers.Serializer):
     assignment_id = serializers.IntegerField(help_text="the lease: submit, skip and flag name it")
     task_id = serializers.IntegerField()
-    prompt = serializers.CharField()
+    prompt = serializers.CharField(help_text="chat projects: a stable JSON key of the conversation; read turns")
+    turns = TurnOut(many=True, allow_null=True, help_text="chat projects: the conversation; null for text")
     cards = CardOut(many=True)
 
 
@@ -88,20 +100,25 @@ class ChoiceOut(serializers.ModelSerializer):
 
 
 class PromptOut(serializers.ModelSerializer):
+    messages = MessageOut(many=True, allow_null=True, read_only=True,
+                          help_text="chat projects: the conversation (text is then its JSON key); null for text")
+
     class Meta:
         model = Prompt
-        fields = ["id", "text", "metadata", "created_at"]
+        fields = ["id", "text", "messages", "metadata", "created_at"]
 
 
 class TaskOut(serializers.ModelSerializer):
     prompt = serializers.CharField(source="prompt.text")
+    messages = MessageOut(source="prompt.messages", many=True, allow_null=True, read_only=True,
+                          help_text="chat projects: the prompt as a conversation; null for text")
     policy_version = serializers.IntegerField(source="generation", help_text="0: imported")
     completions = serializers.SlugRelatedField(slug_field="text", many=True, read_only=True)
     choices = serializers.IntegerField(source="choice_count", read_only=True)
 
     class Meta:
         model = ComparisonTask
-        fields = ["id", "prompt", "completions", "status", "policy_version", "priority",
+        fields = ["id", "prompt", "messages", "completions", "status", "policy_version", "priority",
                   "annotations_wanted", "choices", "created_at"]
 
 
@@ -200,6 +217,7 @@ class ExportOut(serializers.Serializer):
     project = serializers.CharField()
     columns = serializers.ListField(child=serializers.CharField())
     annotators = serializers.CharField()
+    prompt_format = serializers.CharField(required=False, help_text="'chat' for conversational exports")
     filters = serializers.DictField()
     counts = ExportCountsOut()
     created = serializers.CharField()

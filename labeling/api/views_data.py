@@ -72,7 +72,9 @@ class ChoiceList(ProjectScoped, generics.ListAPIView):
 
 class ImportIn(serializers.Serializer):
     kind = serializers.ChoiceField(choices=["prompts", "comparisons"])
-    file = serializers.FileField(help_text="prompts: JSONL, CSV or Parquet; comparisons: JSONL or Parquet")
+    file = serializers.FileField(help_text="prompts: JSONL, CSV or Parquet; comparisons: JSONL or Parquet. "
+                                 "Chat projects: conversations under 'prompt' or 'messages' (a list of "
+                                 "messages ending in a user turn); completions strings or assistant messages")
 
 
 class ImportOut(serializers.Serializer):
@@ -113,7 +115,9 @@ class ImportCreate(ProjectScoped, APIView):
         summary="Export choices as a preference data set",
         description="listwise: one row per choice (prompt, completions, best, …), read by "
         "Quartet's reward round. pairwise: prompt, chosen, rejected, as TRL's RewardTrainer and "
-        "DPOTrainer read them. Download the file by its name.",
+        "DPOTrainer read them. Chat projects export conversations in TRL's conversational "
+        "format: prompt is a list of messages, chosen and rejected one assistant message each "
+        "(as a one-element list), listwise completions four assistant messages. Download the file by its name.",
         request=ExportIn, responses=responses(ExportOut, 400, status=201),
     ),
 )

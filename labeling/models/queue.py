@@ -51,6 +51,15 @@ class Project(models.Model):
 
     queue_order = models.CharField(max_length=12, choices=QueueOrder.choices, default=QueueOrder.NEWEST)
 
+    class PromptFormat(models.TextChoices):
+        TEXT = "text", "Text: a prompt is one string, answers continue it"
+        CHAT = "chat", "Chat: a prompt is a conversation, answers are assistant messages"
+
+    prompt_format = models.CharField(
+        max_length=4, choices=PromptFormat.choices, default=PromptFormat.TEXT,
+        help_text="Chat projects sample through the policy's chat template and show Markdown.",
+    )
+
     # --- the training loop (staff settings) ---
     policy_source = models.CharField(
         max_length=500,
@@ -126,9 +135,15 @@ class Project(models.Model):
 
 class Prompt(models.Model):
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="prompts")
+    # A chat prompt's text is training.chat.prompt_key(messages), so text_hash and its unique
+    # constraint de-duplicate conversations exactly as they do text.
     text = models.TextField()
     # Hash of the text: duplicate detection on import without comparing huge TEXT columns.
     text_hash = models.CharField(max_length=64)
+    # Chat prompts only (null for text): the validated conversation, and each turn's content
+    # rendered as sanitized Markdown once, when the prompt is created.
+    messages = models.JSONField(null=True, blank=True)
+    messages_html = models.JSONField(null=True, blank=True)
     metadata = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -245,7 +260,10 @@ class ComparisonTask(models.Model):
 class Completion(models.Model):
     task = models.ForeignKey(ComparisonTask, on_delete=models.CASCADE, related_name="completions")
     position = models.PositiveSmallIntegerField(help_text="Canonical position 0–3, as sampled.")
-    text = models.TextField()
+    text = models.TextField()  # a chat answer: the assistant message's content
+    # Chat projects: the text rendered as sanitized Markdown when the completion is created, so
+    # serving a task never renders. Empty for text projects (shown as plain text).
+    html = models.TextField(blank=True, default="")
 
     class Meta:
         ordering = ["task", "position"]

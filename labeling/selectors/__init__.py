@@ -15,14 +15,32 @@ class Card:
     slot: int  # 1–4 as displayed (and as the keyboard shortcut)
     position: int  # canonical position 0–3
     text: str
+    html: str = ""  # chat projects: the text as sanitized Markdown, rendered when stored
+
+
+@dataclass(frozen=True)
+class Turn:
+    role: str  # system | user | assistant
+    content: str
+    html: str  # sanitized Markdown, rendered when the prompt was stored
 
 
 @dataclass(frozen=True)
 class TaskView:
     assignment_id: int
     task_id: int
-    prompt: str
+    prompt: str  # a chat prompt's is training.chat.prompt_key(messages); show ``turns`` instead
     cards: list[Card]
+    turns: list[Turn] | None = None  # chat prompts: the conversation, in order
+
+    @property
+    def system(self) -> Turn | None:
+        return self.turns[0] if self.turns and self.turns[0].role == "system" else None
+
+    @property
+    def dialogue(self) -> list[Turn]:
+        """The turns after the system prompt (the page shows that one collapsed)."""
+        return self.turns[1:] if self.system else (self.turns or [])
 
 
 @dataclass(frozen=True)
@@ -48,18 +66,24 @@ def task_views(assignments: list[Assignment]) -> list[TaskView]:
     if not assignments:
         return []
     texts = hotpath.task_texts(task_ids=[a.task_id for a in assignments])
-    return [
-        TaskView(
+    views = []
+    for a in assignments:
+        prompt, messages, messages_html, completions = texts[a.task_id]
+        turns = None
+        if messages is not None:
+            turns = [Turn(role=m["role"], content=m["content"], html=h)
+                     for m, h in zip(messages, messages_html or [""] * len(messages), strict=True)]
+        views.append(TaskView(
             assignment_id=a.pk,
             task_id=a.task_id,
-            prompt=texts[a.task_id][0],
+            prompt=prompt,
             cards=[
-                Card(slot=slot, position=position, text=texts[a.task_id][1][position])
+                Card(slot=slot, position=position, text=completions[position][0], html=completions[position][1])
                 for slot, position in enumerate(a.display_order, start=1)
             ],
-        )
-        for a in assignments
-    ]
+            turns=turns,
+        ))
+    return views
 
 
 def progress_for_annotator(*, project: Project, annotator) -> tuple[Progress, bool]:
@@ -78,6 +102,12 @@ def projects_with_open_counts(*, user) -> QuerySet[Project]:
 
 
 # --- inputs for training (plain data; training/ never sees a queryset) ---
+# A prompt handed to training/ is its text in a text project and its conversation (a list of
+# messages) in a chat project: training/ tells them apart by type (see training/chat.py).
+
+
+def training_prompt(text: str, messages: list | None):
+    return text if messages is None else messages
 
 
 @dataclass(frozen=True)
@@ -94,7 +124,12 @@ def reward_training_data(*, project: Project, upto_choice_id: int | None) -> Rew
     rows = Choice.objects.filter(project=project, kind=Choice.Kind.BEST)
     if upto_choice_id is not None:
         rows = rows.filter(pk__lte=upto_choice_id)
-    rows = list(rows.order_by("pk").values_list("pk", "task_id", "task__prompt__text", "completion__position"))
+    rows = [
+        (pk, task_id, training_prompt(text, messages), best)
+        for pk, task_id, text, messages, best in rows.order_by("pk").values_list(
+            "pk", "task_id", "task__prompt__text", "task__prompt__messages", "completion__position"
+        )
+    ]
     texts: dict[int, dict[int, str]] = {}
     task_ids = {task_id for _, task_id, _, _ in rows}
     for task_id, position, text in Completion.objects.filter(task_id__in=task_ids).values_list(
@@ -108,26 +143,31 @@ def reward_training_data(*, project: Project, upto_choice_id: int | None) -> Rew
     return RewardData(choice_ids=[pk for pk, _, _, _ in rows], choices=choices)
 
 
-def prompts_for_policy_round(*, project: Project, limit: int = 2000) -> list[str]:
-    """Prompts a policy round optimizes on: the project's prompts, newest first."""
-    return list(
-        Prompt.objects.filter(project=project).order_by("-pk").values_list("text", flat=True)[:limit]
-    )
+def prompts_for_policy_round(*, project: Project, limit: int = 2000) -> list:
+    """Prompts a policy round optimizes on: the project's prompts (text or conversations),
+    newest first."""
+    return [
+        training_prompt(text, messages)
+        for text, messages in Prompt.objects.filter(project=project).order_by("-pk").values_list(
+            "text", "messages"
+        )[:limit]
+    ]
 
 
-def prompts_for_sampling(*, project: Project, policy_version_id: int, count: int, seed: int) -> list[str]:
-    """``count`` prompts for a sampling round, preferring those the policy has sampled least."""
+def prompts_for_sampling(*, project: Project, policy_version_id: int, count: int, seed: int) -> list:
+    """``count`` prompts (text or conversations) for a sampling round, preferring those the
+    policy has sampled least."""
     import random
 
     sampled = set(
         ComparisonTask.objects.filter(project=project, policy_version_id=policy_version_id)
         .values_list("prompt_id", flat=True)
     )
-    prompts = list(Prompt.objects.filter(project=project).values_list("pk", "text"))
+    prompts = list(Prompt.objects.filter(project=project).values_list("pk", "text", "messages"))
     rng = random.Random(seed)
     rng.shuffle(prompts)
     prompts.sort(key=lambda row: row[0] in sampled)  # stable: unsampled ones first
-    return [text for _, text in prompts[:count]]
+    return [training_prompt(text, messages) for _, text, messages in prompts[:count]]
 
 
 # --- the staff dashboard ---

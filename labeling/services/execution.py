@@ -215,6 +215,8 @@ def _sampling_round(run: TrainingRun, reporter: RunReporter) -> None:
         raise ValueError(f"Project {project.slug!r} has no prompts to sample from; import some.")
     reporter.note(f"sampling {len(prompts)} prompts x4 from policy v{policy.number}")
     samples = sample_completions(policy.artifact_path, prompts, cfg, progress=reporter)
+    # Chat projects: the prompts are conversations and each Sample.text an assistant message's
+    # content; tasks_create renders the answers' Markdown once, here on the worker.
     tasks = [
         NewTask(prompt=prompt, completions=[s.text for s in four])
         for prompt, four in zip(prompts, samples, strict=True)
@@ -293,7 +295,8 @@ def tasks_score_uncertainty(*, project: Project, reward_model: RewardModelVersio
     tasks = ComparisonTask.objects.filter(project=project, status=ComparisonTask.Status.OPEN)
     if task_ids is not None:
         tasks = tasks.filter(pk__in=task_ids)
-    rows = list(tasks.values_list("pk", "prompt__text"))
+    rows = [(pk, selectors.training_prompt(text, messages))
+            for pk, text, messages in tasks.values_list("pk", "prompt__text", "prompt__messages")]
     if not rows:
         return 0
     scorer = load_reward_scorer(reward_model.artifact_path)

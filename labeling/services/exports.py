@@ -81,6 +81,28 @@ def schemas() -> dict:
     return {"listwise": listwise, "pairwise": pairwise}
 
 
+@lru_cache(maxsize=None)
+def chat_schemas() -> dict:
+    """Chat projects: the same columns, with TRL's conversational types. ``prompt`` is the
+    conversation (a list of messages); listwise ``completions`` are four assistant messages;
+    pairwise ``chosen`` and ``rejected`` are each a list of one assistant message, as TRL's
+    RewardTrainer and DPOTrainer read conversational preference data."""
+    import pyarrow as pa
+
+    message = pa.struct([("role", pa.string()), ("content", pa.string())])
+    conversation = pa.list_(message)
+    text = schemas()
+    return {
+        "listwise": text["listwise"]
+        .set(0, pa.field("prompt", conversation))
+        .set(1, pa.field("completions", pa.list_(message))),
+        "pairwise": text["pairwise"]
+        .set(0, pa.field("prompt", conversation))
+        .set(1, pa.field("chosen", conversation))
+        .set(2, pa.field("rejected", conversation)),
+    }
+
+
 class ExportError(ValueError):
     """An export that cannot be made as asked (bad format, path or filter)."""
 
@@ -189,7 +211,11 @@ _COLUMNS = (
 )
 
 
-def _listwise_rows(queryset: QuerySet[Choice], *, reveal_annotators: bool) -> Iterator[dict]:
+def _assistant(content: str) -> dict:
+    return {"role": "assistant", "content": content}
+
+
+def _listwise_rows(queryset: QuerySet[Choice], *, reveal_annotators: bool, chat: bool = False) -> Iterator[dict]:
     # The four texts come in the same row (an indexed subquery each), so one streamed query
     # serves the whole export and nothing is held per task.
     texts = {
@@ -199,8 +225,12 @@ def _listwise_rows(queryset: QuerySet[Choice], *, reveal_annotators: bool) -> It
         for p in range(COMPLETIONS_PER_TASK)
     }
     names: dict[int, str] = {}
-    rows = queryset.annotate(**texts).values_list(*_COLUMNS, *texts).iterator(chunk_size=BATCH_ROWS)
+    # A chat prompt is exported as its conversation (stored beside its text key).
+    columns = [*_COLUMNS[:-2], "task__prompt__messages", _COLUMNS[-1]] if chat else _COLUMNS
+    rows = queryset.annotate(**texts).values_list(*columns, *texts).iterator(chunk_size=BATCH_ROWS)
     for (pk, task_id, kind, best, order, ms, created, user_id, username, prompt, version, *completions) in rows:
+        if chat:
+            completions = [_assistant(text) for text in completions]
         if user_id not in names:
             names[user_id] = annotator_label(user_id, username=username if reveal_annotators else None)
         yield {
@@ -227,10 +257,13 @@ def _pairwise_rows(listwise: Iterator[dict]) -> Iterator[dict]:
         for other in range(COMPLETIONS_PER_TASK):
             if other == best:
                 continue
+            chosen, rejected = row["completions"][best], row["completions"][other]
+            if isinstance(chosen, dict):  # chat: one assistant message each, as a list (TRL)
+                chosen, rejected = [chosen], [rejected]
             yield {
                 "prompt": row["prompt"],
-                "chosen": row["completions"][best],
-                "rejected": row["completions"][other],
+                "chosen": chosen,
+                "rejected": rejected,
                 "chosen_position": best,
                 "rejected_position": other,
                 "annotator": row["annotator"],
@@ -330,12 +363,14 @@ def preferences_export(
     if not out.parent.is_dir():
         raise ExportError(f"{out.parent}: no such folder")
     queryset = choices_for_export(project=project, filters=filters)
-    counter = _Counter(_listwise_rows(queryset, reveal_annotators=reveal_annotators))
+    chat = project.prompt_format == Project.PromptFormat.CHAT
+    schema = (chat_schemas() if chat else schemas())[format]
+    counter = _Counter(_listwise_rows(queryset, reveal_annotators=reveal_annotators, chat=chat))
     rows = iter(counter) if format == "listwise" else _pairwise_rows(iter(counter))
 
     staged = out.with_name(f".{out.name}.partial-{os.getpid()}")
     try:
-        written = _WRITERS[file_format](staged, rows, schemas()[format])
+        written = _WRITERS[file_format](staged, rows, schema)
         os.replace(staged, out)
     finally:
         if staged.is_dir():
@@ -350,8 +385,9 @@ def preferences_export(
         "format": format,
         "file_format": file_format,
         "file": out.name,
-        "columns": schemas()[format].names,
+        "columns": schema.names,
         "annotators": "usernames" if reveal_annotators else "pseudonyms (HMAC of the user id)",
+        **({"prompt_format": "chat"} if chat else {}),  # text manifests keep their exact keys
         "filters": filters.describe(),
         "counts": {"choices": counter.choices, "rows": written, "by_kind": counter.by_kind},
         "created": timezone.now().isoformat(),

@@ -22,6 +22,7 @@ from labeling.models import (
     Project,
     Prompt,
 )
+from labeling.services import conversations
 
 MAX_TEXT_CHARS = 100_000
 _MAX_ERRORS_REPORTED = 20
@@ -57,9 +58,9 @@ def text_hash(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def comparison_hash(prompt: str, completions: Iterable[str]) -> str:
+def comparison_hash(prompt: str | list[dict], completions: Iterable[str]) -> str:
     # \x1f (unit separator) cannot be confused with text inside a completion boundary.
-    return text_hash("\x1f".join([prompt, *completions]))
+    return text_hash("\x1f".join([conversations.prompt_text(prompt), *completions]))
 
 
 @dataclass(frozen=True)
@@ -116,6 +117,15 @@ def _text_field(name: str, row: _Row, key: str, errors: list[str], label: str | 
     return None
 
 
+def _prompt_field(project: Project, name: str, row: _Row, errors: list[str]):
+    """The row's prompt: text for a text project, a validated conversation for a chat one."""
+    if conversations.is_chat(project):
+        return conversations.conversation_field(name, row.line, row.data, errors)
+    if conversations.text_prompt_refused(name, row.line, row.data, errors):
+        return None
+    return _text_field(name, row, "prompt", errors)
+
+
 def _metadata(name: str, row: _Row, errors: list[str], extra_keys: Iterable[str] = ()) -> dict:
     metadata = row.data.get("metadata", {})
     if not isinstance(metadata, dict):
@@ -143,7 +153,8 @@ def _open(path_or_file, name: str | None):
 
 def prompts_import(*, project: Project, source, name: str | None = None) -> ImportResult:
     """Import prompts from JSONL ({"prompt": …, "metadata": {…}}), CSV (a ``prompt`` column) or
-    Parquet (a ``prompt`` column).
+    Parquet (a ``prompt`` column). A chat project's prompts are conversations: a list of
+    messages under ``prompt`` (or ``messages``); a plain string becomes one user turn.
 
     ``source`` is a path or a file object. Atomic: raises ImportValidationError naming file,
     line and field, and writes nothing, if any row is bad. Prompts already in the project (or
@@ -151,11 +162,11 @@ def prompts_import(*, project: Project, source, name: str | None = None) -> Impo
     """
     errors: list[str] = []
     stream, name = _open(source, name)
-    parsed: list[tuple[str, dict]] = []
+    parsed: list[tuple[str | list[dict], dict]] = []
     try:
         for row in _rows(name, stream, errors):
-            text = _text_field(name, row, "prompt", errors)
-            extra = [k for k in row.data if k not in ("prompt", "metadata")]
+            text = _prompt_field(project, name, row, errors)
+            extra = [k for k in row.data if k not in ("prompt", "messages", "metadata")]
             metadata = _metadata(name, row, errors, extra if name.lower().endswith(".csv") else ())
             if text is not None:
                 parsed.append((text, metadata))
@@ -172,17 +183,17 @@ def prompts_import(*, project: Project, source, name: str | None = None) -> Impo
     with transaction.atomic():
         existing = set(
             Prompt.objects.filter(
-                project=project, text_hash__in=[text_hash(t) for t, _ in parsed]
+                project=project, text_hash__in=[conversations.prompt_hash(t) for t, _ in parsed]
             ).values_list("text_hash", flat=True)
         )
         new = []
         for text, metadata in parsed:
-            digest = text_hash(text)
+            digest = conversations.prompt_hash(text)
             if digest in existing:
                 result.duplicates += 1
                 continue
             existing.add(digest)
-            new.append(Prompt(project=project, text=text, text_hash=digest, metadata=metadata))
+            new.append(conversations.prompt_new(project=project, prompt=text, metadata=metadata))
         Prompt.objects.bulk_create(new, batch_size=1000)
         result.created = len(new)
     return result
@@ -190,8 +201,8 @@ def prompts_import(*, project: Project, source, name: str | None = None) -> Impo
 
 @dataclass(frozen=True)
 class NewTask:
-    prompt: str
-    completions: list[str]
+    prompt: str | list[dict]  # text, or (chat projects) a validated conversation
+    completions: list[str]  # chat projects: the assistant messages' content
     priority: int = 0
     metadata: dict = field(default_factory=dict)
     gold_position: int | None = None  # known best completion: a gold task
@@ -215,9 +226,15 @@ def tasks_create(
 ) -> ImportResult:
     """Create open four-way tasks (and their prompts, reused when already present).
 
-    Preconditions: each NewTask has exactly four completions. Tasks whose prompt and completions
-    repeat an existing task of the project are skipped and counted. One transaction.
+    Preconditions: each NewTask has exactly four completions, and its prompt is a validated
+    conversation in a chat project (text otherwise). Tasks whose prompt and completions repeat an
+    existing task of the project are skipped and counted. Chat completions are rendered to HTML
+    here, once. One transaction.
     """
+    chat = conversations.is_chat(project)
+    for task in tasks:
+        if isinstance(task.prompt, list) != chat:
+            raise ValueError(f"project {project.slug!r} takes {project.prompt_format} prompts, got {task.prompt!r:.80}")
     result = ImportResult()
     with transaction.atomic():
         hashes = [comparison_hash(t.prompt, t.completions) for t in tasks]
@@ -238,7 +255,7 @@ def tasks_create(
         if not wanted:
             return result
 
-        prompt_hashes = {text_hash(t.prompt): t for t, _ in wanted}
+        prompt_hashes = {conversations.prompt_hash(t.prompt): t for t, _ in wanted}
         prompts = dict(
             Prompt.objects.filter(project=project, text_hash__in=prompt_hashes).values_list(
                 "text_hash", "pk"
@@ -246,7 +263,7 @@ def tasks_create(
         )
         result.prompts_reused = len(prompts)
         new_prompts = [
-            Prompt(project=project, text=t.prompt, text_hash=h, metadata=t.metadata)
+            conversations.prompt_new(project=project, prompt=t.prompt, metadata=t.metadata)
             for h, t in prompt_hashes.items()
             if h not in prompts
         ]
@@ -258,7 +275,7 @@ def tasks_create(
             [
                 ComparisonTask(
                     project=project,
-                    prompt_id=prompts[text_hash(t.prompt)],
+                    prompt_id=prompts[conversations.prompt_hash(t.prompt)],
                     policy_version=policy_version,
                     generation=policy_version.number if policy_version else 0,
                     priority=t.priority,
@@ -274,7 +291,8 @@ def tasks_create(
         )
         Completion.objects.bulk_create(
             [
-                Completion(task_id=task.pk, position=position, text=text)
+                Completion(task_id=task.pk, position=position, text=text,
+                           html=conversations.answer_html(project, text))
                 for task, (new, _) in zip(created, wanted, strict=True)
                 for position, text in enumerate(new.completions)
             ],
@@ -289,6 +307,8 @@ def tasks_create(
 
 def comparisons_import(*, project: Project, source, name: str | None = None) -> ImportResult:
     """Import pre-sampled comparisons: JSONL rows {"prompt", "completions": [four texts]}.
+    In a chat project the prompt is a conversation (under ``prompt`` or ``messages``) and each
+    completion an assistant message or its content.
 
     Optional fields: "priority" (integer), "metadata" (object), "gold" (index 0–3 of the known
     best completion: the task becomes a gold task). Atomic, like prompts_import.
@@ -301,7 +321,7 @@ def comparisons_import(*, project: Project, source, name: str | None = None) -> 
             errors.append(f"{name}: comparisons are imported from JSONL (.jsonl) or Parquet")
         else:
             for row in _rows(name, stream, errors):
-                prompt = _text_field(name, row, "prompt", errors)
+                prompt = _prompt_field(project, name, row, errors)
                 completions = row.data.get("completions")
                 where = f"{name}, line {row.line}, field 'completions'"
                 texts = None
@@ -310,8 +330,13 @@ def comparisons_import(*, project: Project, source, name: str | None = None) -> 
                 elif len(completions) != COMPLETIONS_PER_TASK:
                     errors.append(f"{where}: expected exactly four completions, got {len(completions)}")
                 else:
+                    refused = set()
+                    if conversations.is_chat(project):  # assistant messages: their content
+                        completions = [conversations.answer_field(name, row.line, i, c, errors)
+                                       for i, c in enumerate(completions)]
+                        refused = {i for i, c in enumerate(completions) if c is None}
                     texts = [
-                        _text_field(
+                        None if i in refused else _text_field(
                             name, _Row(row.line, {"c": c}), "c", errors, label=f"completions[{i}]"
                         )
                         for i, c in enumerate(completions)
