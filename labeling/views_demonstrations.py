@@ -128,6 +128,7 @@ def write(request, slug):
         request,
         "labeling/write.html",
         {"project": project, "lease": lease, "error": error,
+         "turns": demo_selectors.prompt_turns(lease.task.prompt) if lease else None,
          "text": request.POST.get("demo_text", "") if error else ""},
         status=422 if error else 200,
     )

@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('labeling', '0005_queue_indexes_match_order'),
+        ('labeling', '0006_chat_web_conversations'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

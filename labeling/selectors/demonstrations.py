@@ -16,7 +16,7 @@ from labeling.models import (
     Prompt,
     TrainingRun,
 )
-from labeling.selectors import task_views
+from labeling.selectors import Turn, task_views
 
 
 def prompt_for_training(prompt_text: str, messages=None):
@@ -25,20 +25,12 @@ def prompt_for_training(prompt_text: str, messages=None):
     return messages if messages is not None else prompt_text
 
 
-def _prompt_columns() -> list[str]:
-    # Chat projects (issue 14) keep the conversation in Prompt.messages; text projects do not
-    # have it. Read it when the model has it, so this module works before and after that lands.
-    names = {f.name for f in Prompt._meta.get_fields()}
-    return ["prompt__text", "prompt__messages"] if "messages" in names else ["prompt__text"]
-
-
 def _rows(demos: QuerySet) -> list[tuple]:
-    return list(demos.order_by("pk").values_list("pk", "content_hash", "text", *_prompt_columns()))
+    return list(demos.order_by("pk").values_list("pk", "content_hash", "text", "prompt__text", "prompt__messages"))
 
 
 def _training_row(row: tuple) -> dict:
-    prompt = prompt_for_training(row[3], row[4] if len(row) > 4 else None)
-    return {"prompt": prompt, "answer": row[2]}
+    return {"prompt": prompt_for_training(row[3], row[4]), "answer": row[2]}
 
 
 @dataclass
@@ -74,11 +66,9 @@ def sft_export_rows(*, project: Project, style: str):
     ``messages`` (the conversation plus the assistant answer) or ``prompt_completion``
     (``prompt`` and ``completion``, conversational for chat prompts). Streams."""
     demos = Demonstration.objects.filter(project=project).order_by("pk").values_list(
-        "text", *_prompt_columns()
+        "text", "prompt__text", "prompt__messages"
     )
-    for row in demos.iterator(chunk_size=2000):
-        answer, text = row[0], row[1]
-        messages = row[2] if len(row) > 2 else None
+    for answer, text, messages in demos.iterator(chunk_size=2000):
         if style == "messages":
             turns = list(messages) if messages is not None else [{"role": "user", "content": text}]
             yield {"messages": turns + [{"role": "assistant", "content": answer}]}
@@ -174,6 +164,15 @@ def demonstration_panel(*, project: Project) -> DemonstrationPanel:
 
 def demonstrations_for_run(*, run: TrainingRun) -> QuerySet[Demonstration]:
     return run.demonstrations.order_by("pk")
+
+
+def prompt_turns(prompt: Prompt) -> list[Turn] | None:
+    """A chat prompt's turns as the labeling page shows them (sanitized HTML stored with the
+    prompt); None for a text prompt."""
+    if prompt.messages is None:
+        return None
+    html = prompt.messages_html or [""] * len(prompt.messages)
+    return [Turn(role=m["role"], content=m["content"], html=h) for m, h in zip(prompt.messages, html, strict=True)]
 
 
 def demonstration_editor(*, project: Project, annotator, assignment_id: int):

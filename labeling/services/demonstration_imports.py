@@ -4,8 +4,8 @@ Rows (JSONL or Parquet), in TRL's SFT shapes or Quartet's:
   {"messages": [..., {"role": "assistant", "content": "the answer"}]}   conversational
   {"prompt": [messages] | "text", "completion": "answer" | [assistant message]}
   {"prompt": "text", "answer": "the answer"}
-A text project takes text prompts (a ``messages`` row of one user turn and the answer counts as
-text); a conversation needs a chat project. All-or-nothing like every import: each error names
+A chat project takes conversations (a plain string becomes one user turn); a text project takes
+text prompts (a ``messages`` row of one user turn and the answer counts as text). All-or-nothing like every import: each error names
 the file, the line and the field, and nothing is written unless every row is good. The same
 prompt and answer twice (in the file or already stored) are skipped and counted.
 """
@@ -16,6 +16,7 @@ from django.db import transaction
 from training.chat import ConversationError, answer_content, conversation_validate
 
 from labeling.models import Demonstration, Project, Prompt
+from labeling.services import conversations
 from labeling.services.demonstrations import demonstration_hash
 from labeling.services.imports import (
     MAX_TEXT_CHARS,
@@ -25,13 +26,12 @@ from labeling.services.imports import (
     _open,
     _Row,
     _rows,
-    text_hash,
 )
 
 
 @dataclass(frozen=True)
 class _Parsed:
-    prompt: str  # text prompt (chat prompts: see _prompt_for_project)
+    prompt: str | list  # text, or (chat projects) a validated conversation ending in a user turn
     answer: str
     metadata: dict
 
@@ -61,8 +61,21 @@ def _answer(name: str, row: _Row, key: str, value, errors: list[str]) -> str | N
     return text
 
 
-def _prompt(name: str, row: _Row, key: str, value, errors: list[str]) -> str | None:
-    """A text prompt; a conversation is accepted only when it is a single user turn."""
+def _conversation(name: str, row: _Row, key: str, value, errors: list[str]) -> list | None:
+    if isinstance(value, str):
+        value = [{"role": "user", "content": value}]
+    try:
+        return conversation_validate(value)
+    except ConversationError as exc:
+        errors.append(f"{_where(name, row, key + exc.field)}: {exc.message}")
+        return None
+
+
+def _prompt(name: str, row: _Row, key: str, value, errors: list[str], chat: bool = False):
+    """A chat project's conversation; for a text project a text prompt, where a conversation is
+    accepted only when it is a single user turn."""
+    if chat:
+        return _conversation(name, row, key, value, errors)
     if isinstance(value, list):
         try:
             turns = conversation_validate(value)
@@ -88,7 +101,7 @@ def _prompt(name: str, row: _Row, key: str, value, errors: list[str]) -> str | N
     return value
 
 
-def _parse(name: str, row: _Row, errors: list[str]) -> _Parsed | None:
+def _parse(name: str, row: _Row, errors: list[str], chat: bool) -> _Parsed | None:
     data = row.data
     if data.get("messages") is not None:
         messages = data["messages"]
@@ -99,7 +112,7 @@ def _parse(name: str, row: _Row, errors: list[str]) -> _Parsed | None:
         if not isinstance(last, dict) or last.get("role") != "assistant":
             errors.append(f"{_where(name, row, f'messages[{len(messages) - 1}].role')}: the last message must be the assistant's answer")
             return None
-        prompt = _prompt(name, row, "messages", messages[:-1], errors)
+        prompt = _prompt(name, row, "messages", messages[:-1], errors, chat)
         answer = _answer(name, row, f"messages[{len(messages) - 1}]", last, errors)
     else:
         key = "answer" if "answer" in data else "completion"
@@ -109,7 +122,7 @@ def _parse(name: str, row: _Row, errors: list[str]) -> _Parsed | None:
         if data.get(key) is None:
             errors.append(f"{_where(name, row, 'answer')}: missing (or 'completion')")
             return None
-        prompt = _prompt(name, row, "prompt", data["prompt"], errors)
+        prompt = _prompt(name, row, "prompt", data["prompt"], errors, chat)
         answer = _answer(name, row, key, data[key], errors)
     metadata = _metadata(name, row, errors)
     if prompt is None or answer is None:
@@ -126,6 +139,7 @@ def demonstrations_import(*, project: Project, source, name: str | None = None, 
     (``user`` recorded as their annotator when given).
     """
     errors: list[str] = []
+    chat = conversations.is_chat(project)
     stream, name = _open(source, name)
     parsed: list[_Parsed] = []
     try:
@@ -133,7 +147,7 @@ def demonstrations_import(*, project: Project, source, name: str | None = None, 
             errors.append(f"{name}: demonstrations are imported from JSONL (.jsonl) or Parquet")
         else:
             for row in _rows(name, stream, errors):
-                item = _parse(name, row, errors)
+                item = _parse(name, row, errors, chat)
                 if item is not None:
                     parsed.append(item)
     except UnicodeDecodeError as exc:
@@ -147,15 +161,17 @@ def demonstrations_import(*, project: Project, source, name: str | None = None, 
 
     result = ImportResult()
     with transaction.atomic():
-        hashes = {text_hash(p.prompt) for p in parsed}
+        hashes = {conversations.prompt_hash(p.prompt) for p in parsed}
         prompts = {
             p.text_hash: p for p in Prompt.objects.filter(project=project, text_hash__in=hashes)
         }
         new_prompts = {}
         for item in parsed:
-            digest = text_hash(item.prompt)
+            digest = conversations.prompt_hash(item.prompt)
             if digest not in prompts and digest not in new_prompts:
-                new_prompts[digest] = Prompt(project=project, text=item.prompt, text_hash=digest, metadata=item.metadata)
+                new_prompts[digest] = conversations.prompt_new(
+                    project=project, prompt=item.prompt, metadata=item.metadata
+                )
         Prompt.objects.bulk_create(list(new_prompts.values()), batch_size=1000)
         result.prompts_created = len(new_prompts)
         prompts.update(new_prompts)
@@ -166,7 +182,7 @@ def demonstrations_import(*, project: Project, source, name: str | None = None, 
         )
         rows = []
         for item in parsed:
-            prompt = prompts[text_hash(item.prompt)]
+            prompt = prompts[conversations.prompt_hash(item.prompt)]
             digest = demonstration_hash(prompt.text_hash, item.answer)
             if digest in seen:
                 result.duplicates += 1

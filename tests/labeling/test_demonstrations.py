@@ -352,3 +352,29 @@ def test_dashboard_shows_demonstrations_and_sft_controls(project, staff, client)
     assert response.status_code == 302
     project.refresh_from_db()
     assert project.reference_policy == sft
+
+
+def test_chat_project_demonstrations_are_conversations_in_and_out(project, tmp_path):
+    import datasets
+
+    project.prompt_format = "chat"
+    project.save()
+    convo = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Say **hi**"}]
+    path = tmp_path / "chat.jsonl"
+    path.write_text("\n".join([
+        json.dumps({"messages": convo + [{"role": "assistant", "content": "Hi!"}]}),
+        json.dumps({"prompt": "Plain question", "completion": [{"role": "assistant", "content": "Plain answer"}]}),
+    ]) + "\n")
+    assert demonstrations_import(project=project, source=path).created == 2
+    prompt = Prompt.objects.get(demonstrations__text="Hi!")
+    assert prompt.messages == convo and "<strong>hi</strong>" in prompt.messages_html[1]
+    data = sft_training_data(project=project, heldout_fraction=0.0)
+    assert {"prompt": convo, "answer": "Hi!"} in data.train
+    out = tmp_path / "chat.parquet"
+    sft_export(project=project, style="messages", out=out)
+    rows = datasets.Dataset.from_parquet(str(out), cache_dir=str(tmp_path / "c")).to_list()
+    assert rows[0]["messages"] == convo + [{"role": "assistant", "content": "Hi!"}]
+    out = tmp_path / "chat-pc.jsonl"
+    sft_export(project=project, style="prompt_completion", out=out)
+    first = json.loads(out.read_text().splitlines()[0])
+    assert first == {"prompt": convo, "completion": [{"role": "assistant", "content": "Hi!"}]}
