@@ -1,6 +1,6 @@
 from django.urls import path
 
-from labeling import views, views_exports, views_quality, views_training
+from labeling import views, views_demonstrations, views_exports, views_quality, views_training
 
 app_name = "labeling"
 
@@ -22,4 +22,10 @@ urlpatterns = [
     path("p/<slug:slug>/training/runs/<int:run_id>/cancel/", views_training.run_cancel, name="run_cancel"),
     path("p/<slug:slug>/training/runs/<int:run_id>/end/", views_training.run_end_stalled, name="run_end_stalled"),
     path("p/<slug:slug>/training/resume/", views_training.loop_resume, name="loop_resume"),
+    path("p/<slug:slug>/demonstrate/", views_demonstrations.demonstrate, name="demonstrate"),
+    path("p/<slug:slug>/write/", views_demonstrations.write, name="write"),
+    path("p/<slug:slug>/demonstrations/import/", views_demonstrations.demonstrations_import,
+         name="demonstrations_import"),
+    path("p/<slug:slug>/training/sft/", views_demonstrations.sft_start, name="sft_start"),
+    path("p/<slug:slug>/training/reference/", views_demonstrations.reference_set, name="reference_set"),
 ]

@@ -8,6 +8,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from labeling import selectors, services
 from labeling.forms import DecisionForm, ImportForm
 from labeling.services import parsing
+from labeling.selectors.demonstrations import demonstration_due
 
 LABELER = "labeling/label.html#labeler"
 
@@ -42,7 +43,10 @@ def project_list(request):
 
 @require_GET
 def label(request, slug):
-    return _render_state(request, _project(request, slug))
+    project = _project(request, slug)
+    if not request.htmx and demonstration_due(project=project, annotator=request.user):
+        return redirect("labeling:write", slug=project.slug)  # a written answer is asked for next
+    return _render_state(request, project)
 
 
 @require_POST

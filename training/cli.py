@@ -40,6 +40,54 @@ def _cmd_build_starter(args) -> dict:
     return build_starter(args.out, cfg)
 
 
+def _cmd_build_chat_starter(args) -> dict:
+    from training.build_chat import build_chat_starter, write_chat_demo_prompts
+    from training.config import ChatStarterConfig
+
+    cfg = ChatStarterConfig(base=args.base, seed=args.seed, threads=args.threads, epochs=args.epochs)
+    progress = TqdmProgress("chat starter SFT")
+    summary = build_chat_starter(args.out, cfg, progress)
+    progress.close()
+    if args.demo_prompts:
+        summary["demo_prompts"] = write_chat_demo_prompts(args.demo_prompts, seed=args.seed)
+    return summary
+
+
+def _cmd_sft(args) -> dict:
+    from training.config import SupervisedConfig
+    from training.data import read_demonstrations
+    from training.sft import train_supervised
+
+    cfg = SupervisedConfig(
+        lr=args.lr,
+        epochs=args.epochs,
+        max_steps=args.max_steps,
+        batch_size=args.batch_size,
+        max_length=args.max_length,
+        heldout_fraction=args.heldout_fraction,
+        seed=args.seed,
+        use_lora=args.lora,
+    )
+    progress = TqdmProgress("SFT round")
+    result = train_supervised(
+        read_demonstrations(args.demonstrations),
+        heldout=read_demonstrations(args.heldout) if args.heldout else None,
+        policy_path=args.policy,
+        out_dir=args.out,
+        cfg=cfg,
+        progress=progress,
+    )
+    progress.close()
+    return {
+        "path": result.path,
+        "heldout_loss_before": result.heldout_loss_before,
+        "heldout_loss_after": result.heldout_loss_after,
+        "n_train": result.n_train,
+        "n_heldout": result.n_heldout,
+        "data_hash": result.data_hash,
+    }
+
+
 def _cmd_sample(args) -> dict:
     from training.config import SampleConfig
     from training.data import read_prompts, write_jsonl
@@ -139,9 +187,21 @@ def _cmd_update_policy(args) -> dict:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from training.config import PolicyConfig, RewardConfig, SampleConfig
+    from training.config import (
+        ChatStarterConfig,
+        PolicyConfig,
+        RewardConfig,
+        SampleConfig,
+        SupervisedConfig,
+    )
 
-    s, r, p = SampleConfig(), RewardConfig(), PolicyConfig()
+    s, r, p, f, k = (
+        SampleConfig(),
+        RewardConfig(),
+        PolicyConfig(),
+        SupervisedConfig(),
+        ChatStarterConfig(),
+    )
     parser = argparse.ArgumentParser(prog="python -m training")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -151,6 +211,38 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--seed", type=int, default=0)
     b.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     b.set_defaults(func=_cmd_build_starter)
+
+    k_ = sub.add_parser(
+        "build-chat-starter", help="give the starter a chat template and tune it with SFT"
+    )
+    k_.add_argument("--out", required=True, help="folder to create (must not exist)")
+    k_.add_argument("--base", default=k.base, help="text starter folder to start from")
+    k_.add_argument("--epochs", type=float, default=k.epochs)
+    k_.add_argument("--seed", type=int, default=k.seed)
+    k_.add_argument("--threads", type=int, default=k.threads, help="torch CPU threads")
+    k_.add_argument(
+        "--demo-prompts", help="also write held-out conversation prompts to this JSONL file"
+    )
+    k_.set_defaults(func=_cmd_build_chat_starter)
+
+    f_ = sub.add_parser("sft", help="supervised round: fine-tune a policy on demonstrations")
+    f_.add_argument("--policy", required=True, help="policy to start from (hub id or folder)")
+    f_.add_argument(
+        "--demonstrations",
+        required=True,
+        help='JSONL of {"prompt", "answer"} or {"messages": [..., assistant]}',
+    )
+    f_.add_argument("--heldout", help="JSONL demonstrations to measure held-out loss on instead")
+    f_.add_argument("--out", required=True, help="folder to create")
+    f_.add_argument("--lr", type=float, default=f.lr)
+    f_.add_argument("--epochs", type=float, default=f.epochs)
+    f_.add_argument("--max-steps", type=int, default=f.max_steps)
+    f_.add_argument("--batch-size", type=int, default=f.batch_size)
+    f_.add_argument("--max-length", type=int, default=f.max_length)
+    f_.add_argument("--heldout-fraction", type=float, default=f.heldout_fraction)
+    f_.add_argument("--seed", type=int, default=f.seed)
+    f_.add_argument("--lora", action="store_true", help="train LoRA adapters instead of all weights")
+    f_.set_defaults(func=_cmd_sft)
 
     c = sub.add_parser("sample", help="sample 4 completions per prompt into a JSONL file")
     c.add_argument("--policy", required=True, help="hub id or model folder")

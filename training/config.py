@@ -15,8 +15,8 @@ class SampleConfig:
     top_p: float = 1.0  # nucleus mass kept; 1.0 = plain sampling
     max_new_tokens: int = 24  # completion length cap in tokens (paper: 24 for stylistic tasks)
     stop: str | None = (
-        "."  # cut each completion after the first occurrence (kept); None = no stop string
-    )
+        "."  # cut each completion after the first occurrence (kept); None = no stop string.
+    )  # Text prompts only: a conversation's answer ends at its chat template's end of turn.
     seed: int = 0  # makes a sampling call reproducible on the same hardware
     batch_size: int = 64  # prompts per generate() call (each expands to n_completions rows)
     n_completions: int = 4  # completions per prompt; four-way choices need 4
@@ -35,7 +35,7 @@ class RewardConfig:
     heldout_fraction: float = 0.2  # share of choices kept out of training to measure agreement
     seed: int = 0  # fixes split, head init and batch order
     n_norm_samples: int = 256  # completions from the initial policy used to fit gain and bias
-    norm_prompts: list[str] | None = None  # prompts for those samples; None = the choices' prompts
+    norm_prompts: list | None = None  # prompts (text or conversations) for those samples; None = the choices' prompts
     init_from: str | None = (
         None  # sequence-classification model id/folder; None = policy + fresh head
     )
@@ -62,6 +62,7 @@ class PolicyConfig:
     top_p: float = 1.0  # nucleus mass kept during the round
     max_new_tokens: int = 24  # completion cap in tokens
     stop: str | None = "."  # the reward sees completions cut after this string, as sampling does
+    # (text prompts only; conversation answers end at the chat template's end of turn)
     seed: int = 0  # fixes prompt order, sampling and adapter init
     use_lora: bool = False  # train LoRA adapters (merged on save) instead of every weight
     lora_r: int = 16  # adapter rank
@@ -70,3 +71,36 @@ class PolicyConfig:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+@dataclass
+class SupervisedConfig:
+    lr: float = 1e-4  # AdamW peak learning rate, linear decay to 0; small models take more
+    epochs: float = 1.0  # passes over the training demonstrations
+    max_steps: int | None = None  # optimizer steps; overrides epochs when set
+    batch_size: int = 8  # demonstrations per optimizer step
+    warmup_steps: int = 0  # linear warmup, in optimizer steps
+    weight_decay: float = 0.0  # AdamW decoupled weight decay
+    max_length: int = 256  # tokens per demonstration (prompt + answer); longer ones keep the start
+    heldout_fraction: float = 0.1  # share of demonstrations kept out to measure held-out loss
+    eval_every: int | None = None  # steps between held-out evaluations; None = four per round
+    seed: int = 0  # fixes split, batch order and adapter init
+    use_lora: bool = False  # train LoRA adapters (merged on save) instead of every weight
+    lora_r: int = 16  # adapter rank
+    lora_alpha: int = 32  # adapter scaling numerator
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class ChatStarterConfig:
+    base: str = "training/starter"  # the text starter this one is tuned from
+    seed: int = 0  # fixes the instruction set, its split, new embeddings and batch order
+    threads: int = 1  # torch intra-op threads; one is faster than two on a crowded CPU
+    epochs: float = 1.0  # passes over ~1,350 demonstrations: 170 steps at batch 8
+    lr: float = 1e-3  # the starter's pretraining peak: the model is tiny and two embeddings are new
+    batch_size: int = 8  # demonstrations per step
+    warmup_steps: int = 20  # linear warmup before the linear decay
+    heldout_eval: int = 64  # held-out demonstrations scored for the before/after loss
+    max_length: int = 256  # the starter's context; every demonstration fits

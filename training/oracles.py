@@ -46,17 +46,77 @@ def length_score(text: str) -> float:
     return float(min(len(_WORD.findall(text)), 20))
 
 
+_FENCE = re.compile(r"^```", re.M)
+_LIST_ITEM = re.compile(r"^\s*(?:[-*+]|\d+[.)])\s+\S", re.M)
+_INLINE_CODE = re.compile(r"`[^`\n]+`")
+_DOTTED = re.compile(r"\b[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)+\b")
+_ABOUT = re.compile(r"\b(?:the|in|from|about|of)\s+(?:the\s+)?([A-Za-z_][A-Za-z0-9_.]*)", re.I)
+_STOPWORDS = frozenset("a an the this that it module function python".split())
+
+
+def asked_names(prompt) -> list[str]:
+    """Names the last user turn asks about: `backticked` names, dotted names such as os.path,
+    else words after "the/in/from/about" ("the glob module" -> glob)."""
+    if isinstance(prompt, list):
+        users = [m["content"] for m in prompt if m.get("role") == "user"]
+        text = users[-1] if users else ""
+    else:
+        text = str(prompt)
+    names = [n.strip("`") for n in _INLINE_CODE.findall(text)] + _DOTTED.findall(text)
+    if not names:
+        names = [w for w in _ABOUT.findall(text) if w.lower() not in _STOPWORDS]
+    return list(dict.fromkeys(n for n in names if n))
+
+
+def markdown_score(text: str) -> float:
+    """+1 for inline code, +1 for a list or a fenced code block, -2 when a code fence or an
+    inline backtick is left open (the page would render the rest of the answer as code)."""
+    fences = len(_FENCE.findall(text))
+    outside = re.sub(r"^```.*?^```", "", text, flags=re.S | re.M)
+    score = 0.0
+    if _INLINE_CODE.search(outside):
+        score += 1.0
+    if _LIST_ITEM.search(outside) or fences >= 2:
+        score += 1.0
+    if fences % 2 or outside.count("`") % 2:
+        score -= 2.0
+    return score
+
+
+def moderate_length_score(text: str) -> float:
+    """1 for 15 to 60 words, falling by 1 per 15 words outside that band (floor -2)."""
+    n = len(text.split())
+    if 15 <= n <= 60:
+        return 1.0
+    gap = 15 - n if n < 15 else n - 60
+    return max(-2.0, 1.0 - gap / 15)
+
+
+def chat_score(prompt, text: str) -> float:
+    """The chat labeler's compound preference: well-formed Markdown (markdown_score), +1.5 when
+    the answer mentions what was asked about (the last part of a dotted name counts), and a
+    moderate length (moderate_length_score). Between -4 and 4.5."""
+    names = asked_names(prompt)
+    lowered = text.lower()
+    mentions = any(n.lower() in lowered or n.split(".")[-1].lower() in lowered for n in names)
+    return markdown_score(text) + (1.5 if mentions else 0.0) + moderate_length_score(text)
+
+
 @dataclass(frozen=True)
 class Oracle:
     name: str
     scorer: Callable[[str], float]
     temperature: float  # in score units; lower = choices closer to the argmax
+    # Labelers that judge an answer against its question take the prompt too; None = text only.
+    prompt_scorer: Callable[[object, str], float] | None = None
 
-    def score(self, text: str) -> float:
+    def score(self, text: str, prompt=None) -> float:
+        if self.prompt_scorer is not None and prompt is not None:
+            return self.prompt_scorer(prompt, text)
         return self.scorer(text)
 
-    def choice_probs(self, completions: list[str]) -> list[float]:
-        scores = [self.score(c) / self.temperature for c in completions]
+    def choice_probs(self, completions: list[str], prompt=None) -> list[float]:
+        scores = [self.score(c, prompt) / self.temperature for c in completions]
         top = max(scores)
         weights = [math.exp(s - top) for s in scores]
         total = sum(weights)
@@ -64,7 +124,7 @@ class Oracle:
 
     def choose(self, prompt: str, completions: list[str], rng: random.Random) -> int:
         """Index of the preferred completion, drawn from the softmax over scores."""
-        probs = self.choice_probs(completions)
+        probs = self.choice_probs(completions, prompt)
         u, acc = rng.random(), 0.0
         for i, p in enumerate(probs):
             acc += p
@@ -76,6 +136,9 @@ class Oracle:
 ORACLES: dict[str, Oracle] = {
     "sentiment": Oracle("sentiment", sentiment_score, temperature=0.5),
     "length": Oracle("length", length_score, temperature=1.5),
+    # For chat projects: prefers answers in well-formed Markdown that name what was asked about
+    # and run 15-60 words; see chat_score. `score(text)` without a prompt drops the name part.
+    "chat": Oracle("chat", lambda t: chat_score("", t), temperature=0.75, prompt_scorer=chat_score),
 }
 
 
@@ -85,5 +148,5 @@ def get_oracle(name: str, temperature: float | None = None) -> Oracle:
     except KeyError:
         raise ValueError(f"unknown oracle {name!r}; known: {sorted(ORACLES)}") from None
     if temperature is not None:
-        oracle = Oracle(oracle.name, oracle.scorer, temperature)
+        oracle = Oracle(oracle.name, oracle.scorer, temperature, oracle.prompt_scorer)
     return oracle

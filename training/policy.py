@@ -28,6 +28,7 @@ from training.models import (
 )
 from training.reward import load_reward_scorer
 from training.sampling import needs_bos, prompt_text, truncate_at_stop
+from training.templates import end_of_turn_ids, prompts_kind, require_chat_template
 
 META_FILE = "quartet_policy.json"
 Progress = Callable[[int, int, dict], None]
@@ -123,12 +124,9 @@ def _stop_token_ids(tok, stop: str | None) -> list[int]:
 
 
 def _check_inputs(policy_path, reference_path, reward_path, prompts, out_dir, cfg: PolicyConfig):
-    if (
-        not isinstance(prompts, (list, tuple))
-        or not prompts
-        or not all(isinstance(p, str) for p in prompts)
-    ):
-        raise ValueError("prompts must be a non-empty list of strings")
+    if not isinstance(prompts, (list, tuple)) or not prompts:
+        raise ValueError("prompts must be a non-empty list of strings or conversations")
+    chat = prompts_kind(prompts)
     if cfg.batch_size % cfg.num_generations:
         raise ValueError(
             f"batch_size ({cfg.batch_size}) must be a multiple of "
@@ -146,10 +144,16 @@ def _check_inputs(policy_path, reference_path, reward_path, prompts, out_dir, cf
         raise ValueError(f"output folder {out_dir!r} already exists")
     AdaptiveKLController(cfg.beta, cfg.kl_target, cfg.horizon)  # validates target and horizon
     tok = load_tokenizer(policy_path)
-    check_same_tokenizer(tok, load_tokenizer(reference_path), policy_path, reference_path)
+    ref_tok = load_tokenizer(reference_path)
+    check_same_tokenizer(tok, ref_tok, policy_path, reference_path)
+    if chat:
+        require_chat_template(tok, policy_path)
+        require_chat_template(ref_tok, reference_path)
     scorer = load_reward_scorer(reward_path)
     check_same_tokenizer(tok, scorer.tokenizer, policy_path, reward_path)
-    return tok, scorer
+    if chat:
+        require_chat_template(scorer.tokenizer, reward_path)
+    return tok, scorer, chat
 
 
 def update_policy(
@@ -164,14 +168,20 @@ def update_policy(
 ) -> PolicyResult:
     """Run one policy round from `policy_path` and save the new policy to `out_dir` (atomically).
 
-    Raises ValueError before any training, writing nothing, when inputs are invalid.
+    Prompts are all text or all conversations; conversations go to TRL in its conversational form,
+    so the policy's chat template renders them, answers end at its end-of-turn token, and the
+    reward model scores the templated conversation plus the answer.
+    Raises ValueError before any training, writing nothing, when inputs are invalid (including
+    conversations for a policy, reference or reward model without a chat template).
     Returns per-step metrics (reward, KL in nats per completion, beta, loss) and a summary.
     """
     from datasets import Dataset
     from trl import RLOOConfig, RLOOTrainer
 
     cfg = cfg or PolicyConfig()
-    tok, scorer = _check_inputs(policy_path, reference_path, reward_path, prompts, out_dir, cfg)
+    tok, scorer, chat = _check_inputs(
+        policy_path, reference_path, reward_path, prompts, out_dir, cfg
+    )
     device = pick_device()
     torch.manual_seed(cfg.seed)
     # Trained weights stay fp32; with CUDA+bf16 the trainer's bf16 flag runs autocast over them.
@@ -180,13 +190,20 @@ def update_policy(
     # rho makes the KL anchor the initial policy rather than the version being continued.
     model.config._name_or_path = reference_path
     original_eos = model.generation_config.eos_token_id
-    model.generation_config.eos_token_id = [tok.eos_token_id, *_stop_token_ids(tok, cfg.stop)]
+    if chat:
+        # Answers end at the template's end of turn; the stop string is for text prompts only.
+        model.generation_config.eos_token_id = end_of_turn_ids(tok)
+    else:
+        model.generation_config.eos_token_id = [tok.eos_token_id, *_stop_token_ids(tok, cfg.stop)]
     model.generation_config.pad_token_id = tok.pad_token_id
     tok.padding_side = "left"
 
     bos = tok.bos_token if needs_bos(tok) else ""
 
     def quartet_reward(prompts, completions, **_):
+        if chat:
+            # TRL hands back the conversations and each answer as one assistant message.
+            return scorer(list(prompts), [c[-1]["content"] for c in completions])
         plain = [p[len(bos) :] if bos and p.startswith(bos) else p for p in prompts]
         return scorer(plain, [truncate_at_stop(c, cfg.stop) for c in completions])
 
@@ -206,7 +223,10 @@ def update_policy(
     callback = KLControlCallback(
         controller, cfg.batch_size, "rewards/quartet_reward/mean", progress, cfg.steps
     )
-    dataset = Dataset.from_dict({"prompt": [prompt_text(tok, p) for p in prompts]})
+    if chat:
+        dataset = Dataset.from_dict({"prompt": [list(p) for p in prompts]})
+    else:
+        dataset = Dataset.from_dict({"prompt": [prompt_text(tok, p) for p in prompts]})
     with tempfile.TemporaryDirectory(prefix="quartet-rloo-") as scratch:
         args = RLOOConfig(
             output_dir=scratch,

@@ -24,7 +24,9 @@ from training.models import (
     mixed_precision,
     pick_device,
 )
+from training.chat import prompt_key
 from training.sampling import prompt_text, sample_with_model
+from training.templates import chat_answer_ids, prompts_kind, require_chat_template
 
 META_FILE = "quartet_reward.json"
 Progress = Callable[[int, int, dict], None]
@@ -49,10 +51,15 @@ def four_way_loss(scores: torch.Tensor, best: torch.Tensor) -> torch.Tensor:
     return F.cross_entropy(scores, best)
 
 
-def encode_texts(
-    tok, prompts: list[str], completions: list[str], max_length: int
-) -> list[list[int]]:
-    """Token ids of prompt + completion for each pair, unpadded; longer inputs keep their end."""
+def encode_texts(tok, prompts: list, completions: list[str], max_length: int) -> list[list[int]]:
+    """Token ids of prompt + completion for each pair, unpadded; longer inputs keep their end.
+
+    A conversation prompt is scored as the chat template renders it with the completion as the
+    assistant's closing turn, end-of-turn token included.
+    """
+    if prompts and not isinstance(prompts[0], str):
+        # The end of the answer is what is being judged, so a long conversation loses its start.
+        return [chat_answer_ids(tok, p, c)[-max_length:] for p, c in zip(prompts, completions)]
     tok.truncation_side = "left"  # the end of the completion is what is being judged
     texts = [prompt_text(tok, p) + c for p, c in zip(prompts, completions)]
     enc = tok(texts, padding=False, truncation=True, max_length=max_length, add_special_tokens=True)
@@ -168,10 +175,20 @@ def _check_inputs(choices, cfg: RewardConfig, policy_path: str, reference_path: 
         raise ValueError("epochs and batch_size must be >= 1 and n_norm_samples >= 2")
     if Path(out_dir).exists():
         raise ValueError(f"output folder {out_dir!r} already exists")
+    chat = prompts_kind([c.prompt for c in choices], "choices.prompt")
+    if cfg.norm_prompts is not None and prompts_kind(cfg.norm_prompts, "norm_prompts") != chat:
+        raise ValueError("norm_prompts must be of the same kind (text or conversations) as the choices")
     tok = load_tokenizer(policy_path)
-    check_same_tokenizer(tok, load_tokenizer(reference_path), policy_path, reference_path)
+    ref_tok = load_tokenizer(reference_path)
+    check_same_tokenizer(tok, ref_tok, policy_path, reference_path)
+    if chat:
+        require_chat_template(tok, policy_path)
+        require_chat_template(ref_tok, reference_path)
     if cfg.init_from:
-        check_same_tokenizer(tok, load_tokenizer(cfg.init_from), policy_path, cfg.init_from)
+        init_tok = load_tokenizer(cfg.init_from)
+        check_same_tokenizer(tok, init_tok, policy_path, cfg.init_from)
+        if chat:
+            require_chat_template(init_tok, cfg.init_from)
     return choices, tok
 
 
@@ -284,7 +301,10 @@ def train_reward_model(
 def _normalize(
     model, tok, choices, reference_path: str, cfg: RewardConfig, device, progress
 ) -> tuple[float, float, dict]:
-    prompts = cfg.norm_prompts or sorted({c.prompt for c in choices})
+    # Distinct prompts in a fixed order; conversations are lists, so keyed by prompt_key.
+    prompts = cfg.norm_prompts or [
+        p for _, p in sorted({prompt_key(c.prompt): c.prompt for c in choices}.items())
+    ]
     n_prompts = math.ceil(cfg.n_norm_samples / 4)
     rng = random.Random(cfg.seed + 1)
     picked = [prompts[i % len(prompts)] for i in range(n_prompts)]

@@ -11,6 +11,7 @@ from labeling.models.queue import (
     Prompt,
 )
 from labeling.models.training import RewardModelVersion, TrainingRun
+from labeling.models.demonstrations import Demonstration, DemonstrationLease, DemonstrationTask  # noqa: E402
 
 __all__ = [
     "COMPLETIONS_PER_TASK",
@@ -18,6 +19,9 @@ __all__ = [
     "Choice",
     "ComparisonTask",
     "Completion",
+    "Demonstration",
+    "DemonstrationLease",
+    "DemonstrationTask",
     "PolicyVersion",
     "Project",
     "Prompt",

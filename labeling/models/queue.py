@@ -96,6 +96,20 @@ class Project(models.Model):
     loop_paused_reason = models.TextField(blank=True)
     # Automatic failures are counted from here (staff resuming the loop resets the count).
     loop_failures_since = models.DateTimeField(null=True, blank=True)
+    # --- demonstrations and supervised rounds (staff settings) ---
+    demonstration_share = models.PositiveSmallIntegerField(
+        default=0,
+        help_text="Percent of hand-outs that ask for a written answer instead of a choice "
+        "(100: demonstrations only).",
+    )
+    reference_policy = models.ForeignKey(
+        "labeling.PolicyVersion", null=True, blank=True, on_delete=models.PROTECT, related_name="+",
+        help_text="ρ for what follows, when not the initial policy (e.g. an SFT version): reward "
+        "rounds start and normalize from it, policy rounds are KL-penalized against it.",
+    )
+    sft_config = models.JSONField(
+        default=dict, blank=True, help_text="Overrides of training.config.SupervisedConfig fields."
+    )
     reward_config = models.JSONField(
         default=dict, blank=True, help_text="Overrides of training.config.RewardConfig fields."
     )
@@ -115,6 +129,9 @@ class Project(models.Model):
             models.CheckConstraint(condition=Q(lease_seconds__gte=10), name="project_lease_min"),
             models.CheckConstraint(condition=Q(overlap_share__lte=100), name="project_overlap_share_pct"),
             models.CheckConstraint(condition=Q(gold_rate__lte=100), name="project_gold_rate_pct"),
+            models.CheckConstraint(
+                condition=Q(demonstration_share__lte=100), name="project_demonstration_share_pct"
+            ),
         ]
 
     def __str__(self):
@@ -147,6 +164,10 @@ class Prompt(models.Model):
 
 
 class PolicyVersion(models.Model):
+    class Kind(models.TextChoices):
+        POLICY = "policy", "Initial or policy round"
+        SFT = "sft", "Supervised round (SFT)"
+
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="policy_versions")
     number = models.PositiveIntegerField()
     parent = models.ForeignKey(
@@ -162,6 +183,7 @@ class PolicyVersion(models.Model):
         related_name="produced_policy",
     )
     metrics = models.JSONField(default=dict, blank=True)
+    kind = models.CharField(max_length=6, choices=Kind.choices, default=Kind.POLICY)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

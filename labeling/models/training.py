@@ -42,6 +42,7 @@ class TrainingRun(models.Model):
         REWARD = "reward", "Reward round"
         POLICY = "policy", "Policy round"
         SAMPLING = "sampling", "Sampling round"
+        SFT = "sft", "Supervised round (SFT)"
 
     class Status(models.TextChoices):
         QUEUED = "queued", "Queued"

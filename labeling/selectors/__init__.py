@@ -200,7 +200,7 @@ def dashboard_charts(*, project: Project) -> dict:
         RewardModelVersion.objects.filter(project=project).order_by("number").values("number", "metrics")
     )
     policies = list(
-        PolicyVersion.objects.filter(project=project, number__gt=0)
+        PolicyVersion.objects.filter(project=project, number__gt=0).exclude(kind=PolicyVersion.Kind.SFT)
         .order_by("number")
         .values("number", "metrics")
     )

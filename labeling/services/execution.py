@@ -21,14 +21,15 @@ from django.utils import timezone
 from labeling import selectors
 from labeling.models import PolicyVersion, Project, RewardModelVersion, TrainingRun
 from labeling.services.imports import NewTask, tasks_create
-from labeling.services.runs import policy_current, policy_initial, run_chain_next
+from labeling.selectors.demonstrations import sft_training_data
+from labeling.services.runs import policy_current, policy_reference, run_chain_next
 
 log = logging.getLogger(__name__)
 Status = TrainingRun.Status
 Kind = TrainingRun.Kind
 
 # Metrics kept in a run's time series (the progress bar gets every report regardless).
-SERIES_KEYS = ("loss", "agreement", "heldout_agreement", "reward", "kl", "beta", "score")
+SERIES_KEYS = ("loss", "agreement", "heldout_agreement", "reward", "kl", "beta", "score", "heldout_loss")
 
 
 class RunCancelled(Exception):
@@ -128,7 +129,7 @@ def _reward_round(run: TrainingRun, reporter: RunReporter) -> None:
     from training.reward import train_reward_model
 
     project = run.project
-    rho = policy_initial(project=project)
+    rho = policy_reference(project=project)
     data = selectors.reward_training_data(project=project, upto_choice_id=run.choices_upto)
     reporter.note(f"training on {len(data.choices)} choices from rho {rho.artifact_path}")
     cfg = _config(RewardConfig, run.config)
@@ -172,7 +173,7 @@ def _policy_round(run: TrainingRun, reporter: RunReporter) -> None:
     from training.policy import update_policy
 
     project = run.project
-    rho = policy_initial(project=project)
+    rho = policy_reference(project=project)
     base, reward = run.base_policy, run.base_reward_model
     prompts = selectors.prompts_for_policy_round(project=project)
     reporter.note(f"policy v{base.number} against reward v{reward.number}, {len(prompts)} prompts")
@@ -237,6 +238,51 @@ def _sampling_round(run: TrainingRun, reporter: RunReporter) -> None:
         )
 
 
+def _sft_round(run: TrainingRun, reporter: RunReporter) -> None:
+    from training.config import SupervisedConfig
+    from training.sft import train_supervised
+
+    project = run.project
+    base = run.base_policy
+    cfg = _config(SupervisedConfig, run.config)
+    data = sft_training_data(project=project, heldout_fraction=cfg.heldout_fraction)
+    if not data.train:
+        raise ValueError(f"Project {project.slug!r} has no demonstrations to train on.")
+    reporter.note(
+        f"SFT from policy v{base.number} on {len(data.train)} demonstrations, "
+        f"{len(data.heldout)} held out"
+    )
+    result = train_supervised(
+        data.train,
+        heldout=data.heldout or None,
+        policy_path=base.artifact_path,
+        out_dir=str(_artifact_dir(project, "sft", run.pk)),
+        cfg=cfg,
+        progress=reporter,
+    )
+    final = {
+        "heldout_loss_before": result.heldout_loss_before,
+        "heldout_loss_after": result.heldout_loss_after,
+        "n_train": result.n_train,
+        "n_heldout": result.n_heldout,
+    }
+    with transaction.atomic():
+        number = (project.policy_versions.aggregate(m=Max("number"))["m"] or 0) + 1
+        PolicyVersion.objects.create(
+            project=project,
+            number=number,
+            parent=base,
+            kind=PolicyVersion.Kind.SFT,
+            artifact_path=result.path,
+            run=run,
+            metrics=_plain(final),
+        )
+        run.demonstrations.add(*data.train_ids)
+        # An SFT version becomes ρ (and current) only when staff choose it: see
+        # services.demonstrations.reference_policy_set.
+        _succeed(run, summary={"policy": number, "sft": True, **_plain(final)})
+
+
 def tasks_score_uncertainty(*, project: Project, reward_model: RewardModelVersion, task_ids=None) -> int:
     """Store, for open tasks, the entropy of the reward model's softmax over their four
     completions: the uncertainty-first queue serves the highest first. ``task_ids=None`` scores
@@ -291,7 +337,12 @@ def run_mark_failed(*, run_id: int, error: str) -> None:
     )
 
 
-ROUNDS = {Kind.REWARD: _reward_round, Kind.POLICY: _policy_round, Kind.SAMPLING: _sampling_round}
+ROUNDS = {
+    Kind.REWARD: _reward_round,
+    Kind.POLICY: _policy_round,
+    Kind.SAMPLING: _sampling_round,
+    Kind.SFT: _sft_round,
+}
 
 
 def run_execute(*, run_id: int, echo=None) -> str:

@@ -66,6 +66,15 @@ def policy_current(*, project: Project) -> PolicyVersion:
     return project.current_policy or policy_initial(project=project)
 
 
+def policy_reference(*, project: Project) -> PolicyVersion:
+    """ρ: the version every reward round starts from and normalizes on, and every policy round
+    is KL-penalized against. The project's chosen reference (an SFT version) when staff set
+    one, else the initial policy. The one place ρ is chosen."""
+    if project.reference_policy_id:
+        return PolicyVersion.objects.get(pk=project.reference_policy_id)
+    return policy_initial(project=project)
+
+
 def _enqueue(run_id: int) -> None:
     """Send the run to its worker queue. A broker that is down is logged, not raised: the run
     stays queued without a task id and the beat safety net sends it again."""
@@ -95,18 +104,29 @@ def run_start(
     user=None,
     continue_loop: bool = False,
     enqueue: bool = True,
+    base_policy: PolicyVersion | None = None,
 ) -> TrainingRun:
     """Create a queued run and (after commit) send it to a worker.
 
     Raises RunConflict when the project already has an active run (enforced by a partial
     unique index), RunNotPossible when a prerequisite is missing. ``enqueue=False`` leaves the
-    run for the caller to execute in-process (management commands).
+    run for the caller to execute in-process (management commands). ``base_policy`` (SFT rounds
+    only) is the version to fine-tune; by default an SFT round starts from the initial policy.
     """
     if kind not in Kind.values:
         raise ValueError(f"unknown run kind {kind!r}")
     # Versions and settings as committed now, not as a caller's instance remembers them.
     project = Project.objects.select_related("current_policy", "current_reward_model").get(pk=project.pk)
-    base_policy = policy_current(project=project)
+    if kind == Kind.SFT:
+        if base_policy is not None and base_policy.project_id != project.pk:
+            raise RunNotPossible("That policy version belongs to another project.")
+        base_policy = base_policy or policy_initial(project=project)
+        if not project.demonstrations.exists():
+            raise RunNotPossible("Write or import demonstrations first: an SFT round trains on them.")
+    elif base_policy is not None:
+        raise ValueError("only SFT rounds take a base policy")
+    else:
+        base_policy = policy_current(project=project)
     base_reward = project.current_reward_model
     if kind == Kind.POLICY and base_reward is None:
         raise RunNotPossible("Train a reward model first: a policy round needs one.")
@@ -129,6 +149,7 @@ def run_start(
                     Kind.REWARD: project.reward_config,
                     Kind.POLICY: project.policy_config,
                     Kind.SAMPLING: project.sample_config,
+                    Kind.SFT: project.sft_config,
                 }[kind],
             )
     except IntegrityError:

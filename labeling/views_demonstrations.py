@@ -1,0 +1,197 @@
+"""Views for demonstrations: write a better answer beside a comparison (dialog with JavaScript,
+a plain page without), demonstration tasks, importing, and the staff's SFT controls."""
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_http_methods, require_POST
+
+from labeling import selectors, services
+from labeling.forms_demonstrations import (
+    DemonstrationForm,
+    DemonstrationImportForm,
+    DemonstrationTaskForm,
+    ReferenceForm,
+    SFTStartForm,
+)
+from labeling.models import PolicyVersion, Project
+from labeling.selectors import demonstrations as demo_selectors
+from labeling.services import demonstration_imports, demonstrations as demo_services
+from labeling.services import runs as run_services
+
+LABELER = "labeling/label.html#labeler"
+
+
+def _project(request, slug) -> Project:
+    project = selectors.project_for_labeling(user=request.user, slug=slug)
+    if project is None:
+        raise PermissionDenied("You are not an annotator on this project.")
+    return project
+
+
+def _staff_project(request, slug) -> Project:
+    if not request.user.is_staff:
+        raise PermissionDenied("Only staff can steer training.")
+    return get_object_or_404(Project, slug=slug)
+
+
+def _form_error(form) -> str:
+    return "; ".join(f"{k}: {' '.join(v)}" for k, v in form.errors.items()) or "The form could not be read."
+
+
+@require_http_methods(["GET", "POST"])
+def demonstrate(request, slug):
+    """Write the answer you would have wanted for a task on your screen. With htmx the dialog
+    posts here and gets the labeler back (or a 422 with the reason, which the dialog shows,
+    keeping the text); without JavaScript this is a page with the same form."""
+    project = _project(request, slug)
+    form = DemonstrationForm(request.POST or None)
+    error = None
+    if request.method == "POST":
+        if form.is_valid():
+            data = form.cleaned_data
+            try:
+                demo_services.demonstration_write(
+                    project=project, annotator=request.user, assignment_id=data["assignment"],
+                    text=data["demo_text"], position=data["demo_position"],
+                    decision_ms=data["decision_ms"], time_ms=data["demo_ms"],
+                )
+            except services.LabelingError as exc:
+                error = str(exc)
+        else:
+            error = _form_error(form)
+        if error is None:
+            if request.htmx:
+                state = services.labeling_state_for_annotator(project=project, annotator=request.user)
+                return render(request, LABELER, {"state": state, "project": project})
+            messages.success(request, "Your answer was saved.")
+            return redirect("labeling:label", slug=project.slug)
+        if request.htmx:
+            return HttpResponse(error, status=422, content_type="text/plain; charset=utf-8")
+    assignment = request.POST.get("assignment") or request.GET.get("assignment")
+    if not str(assignment or "").isdigit():
+        raise Http404("No task given.")
+    task = demo_selectors.demonstration_editor(
+        project=project, annotator=request.user, assignment_id=int(assignment)
+    )
+    if task is None and error is None:
+        messages.error(request, "That task is no longer yours to answer.")
+        return redirect("labeling:label", slug=project.slug)
+    start = request.GET.get("start", "")
+    picked = int(start) if start.isdigit() else None
+    text = request.POST.get("demo_text")
+    if text is None and task is not None and picked is not None:
+        text = next((c.text for c in task.cards if c.position == picked), "")
+    return render(
+        request,
+        "labeling/demonstrate.html",
+        {"project": project, "task": task, "text": text or "", "picked": picked, "error": error,
+         "assignment": assignment},
+        status=422 if error else 200,
+    )
+
+
+@require_http_methods(["GET", "POST"])
+def write(request, slug):
+    """Demonstration tasks: the annotator sees a prompt and writes the answer."""
+    project = _project(request, slug)
+    error = None
+    if request.method == "POST":
+        form = DemonstrationTaskForm(request.POST)
+        if form.is_valid():
+            data = form.cleaned_data
+            try:
+                if data["action"] == "skip":
+                    demo_services.demonstration_task_skip(
+                        project=project, annotator=request.user, lease_id=data["lease"]
+                    )
+                else:
+                    demo_services.demonstration_task_answer(
+                        project=project, annotator=request.user, lease_id=data["lease"],
+                        text=data["demo_text"], time_ms=data["demo_ms"],
+                    )
+                    messages.success(request, "Your answer was saved.")
+            except services.LabelingError as exc:
+                error = str(exc)
+        else:
+            error = _form_error(form)
+        if error is None:
+            if project.demonstration_share < 100 and not demo_selectors.demonstration_due(
+                project=project, annotator=request.user
+            ):
+                return redirect("labeling:label", slug=project.slug)
+            return redirect("labeling:write", slug=project.slug)
+    lease = demo_services.demonstration_lease_next(project=project, annotator=request.user)
+    return render(
+        request,
+        "labeling/write.html",
+        {"project": project, "lease": lease, "error": error,
+         "turns": demo_selectors.prompt_turns(lease.task.prompt) if lease else None,
+         "text": request.POST.get("demo_text", "") if error else ""},
+        status=422 if error else 200,
+    )
+
+
+@require_http_methods(["GET", "POST"])
+def demonstrations_import(request, slug):
+    if not request.user.is_staff:
+        raise PermissionDenied("Only staff can import.")
+    project = _project(request, slug)
+    form = DemonstrationImportForm(request.POST or None, request.FILES or None)
+    result = errors = None
+    if request.method == "POST" and form.is_valid():
+        upload = form.cleaned_data["file"]
+        try:
+            result = demonstration_imports.demonstrations_import(
+                project=project, source=upload, name=upload.name, user=request.user
+            )
+        except services.ImportValidationError as exc:
+            errors = exc.errors
+    return render(
+        request, "labeling/demonstrations_import.html",
+        {"project": project, "form": form, "result": result, "errors": errors},
+        status=400 if errors else 200,
+    )
+
+
+@require_POST
+def sft_start(request, slug):
+    project = _staff_project(request, slug)
+    form = SFTStartForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, _form_error(form))
+        return redirect("labeling:dashboard", slug=project.slug)
+    base = None
+    if form.cleaned_data["base"]:
+        base = get_object_or_404(PolicyVersion, pk=form.cleaned_data["base"], project=project)
+    try:
+        run_services.run_start(
+            project=project, kind="sft", trigger="staff: supervised round (SFT)",
+            user=request.user, base_policy=base,
+        )
+    except (run_services.RunConflict, run_services.RunNotPossible) as exc:
+        messages.error(request, str(exc))
+    return redirect(reverse("labeling:dashboard", kwargs={"slug": project.slug}))
+
+
+@require_POST
+def reference_set(request, slug):
+    project = _staff_project(request, slug)
+    form = ReferenceForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, _form_error(form))
+        return redirect("labeling:dashboard", slug=project.slug)
+    version = None
+    if form.cleaned_data["version"]:
+        version = get_object_or_404(PolicyVersion, pk=form.cleaned_data["version"], project=project)
+    try:
+        demo_services.reference_policy_set(project=project, version=version)
+    except demo_services.ReferenceNotAllowed as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(
+            request, f"ρ is now policy v{version.number} (SFT)." if version else "ρ is the initial policy again."
+        )
+    return redirect("labeling:dashboard", slug=project.slug)
