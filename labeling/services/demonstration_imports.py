@@ -160,6 +160,7 @@ def demonstrations_import(*, project: Project, source, name: str | None = None, 
         raise ImportValidationError(errors)
 
     result = ImportResult()
+    html = conversations.rendered(project, (p.prompt for p in parsed))  # before the write lock
     with transaction.atomic():
         hashes = {conversations.prompt_hash(p.prompt) for p in parsed}
         prompts = {
@@ -170,7 +171,7 @@ def demonstrations_import(*, project: Project, source, name: str | None = None, 
             digest = conversations.prompt_hash(item.prompt)
             if digest not in prompts and digest not in new_prompts:
                 new_prompts[digest] = conversations.prompt_new(
-                    project=project, prompt=item.prompt, metadata=item.metadata
+                    project=project, prompt=item.prompt, metadata=item.metadata, html=html
                 )
         Prompt.objects.bulk_create(list(new_prompts.values()), batch_size=1000)
         result.prompts_created = len(new_prompts)

@@ -123,8 +123,10 @@ def test_policy_source_must_be_under_a_model_root(admin_client, settings, tmp_pa
         **{f: getattr(project, f) for f in ("name", "slug", "instructions", "annotations_per_task",
                                             "lease_seconds", "overlap_share", "gold_rate",
                                             "gold_min_accuracy", "gold_min_answers", "queue_order",
-                                            "loop_every_choices", "loop_sample_prompts", "queue_low_water")},
+                                            "loop_every_choices", "loop_sample_prompts", "queue_low_water",
+                                            "prompt_format", "demonstration_share")},
         "policy_source": source, "reward_config": "{}", "policy_config": "{}", "sample_config": "{}",
+        "sft_config": "{}",
         "loop_paused_reason": "",
     })
     project.refresh_from_db()
