@@ -236,7 +236,8 @@
     params.set("decision_ms", Math.round(performance.now() - shownAt));
     const csrf = form.querySelector("[name=csrfmiddlewaretoken]").value;
     advance(form);
-    enqueue({url: form.action, params: Array.from(params.entries()), csrf: csrf,
+    // form.action would be the buttons named "action"; the attribute is the URL.
+    enqueue({url: form.getAttribute("action"), params: Array.from(params.entries()), csrf: csrf,
              task: form.dataset.task, attempt: 0});
   });
 
