@@ -48,8 +48,11 @@ def test_labeling_smoke():
 
 def test_export_smoke():
     report = bench("export", "--choices", "300")
-    text = json.dumps(report)
-    assert "peak_rss_mb" in text and '"rows"' in text
+    assert report["choices"] == 300 and report["peak_rss_mb_max"] > 0
+    exports = {name: r for name, r in report["results"].items() if name != "baseline"}
+    assert exports, report["results"]
+    for name, result in exports.items():
+        assert result["rows"] > 0 and result["bytes"] > 0 and result["peak_rss_mb"] > 0, name
 
 
 @needs_starter
