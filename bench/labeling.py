@@ -1,15 +1,20 @@
 """Labeling under load: simulated annotators against the app served by gunicorn.
 
-    python -m bench.labeling [--db sqlite|postgres] [--tasks 5000] [--chat] [--tiny]
+    python -m bench.labeling [--db sqlite|postgres|both] [--tasks 5000] [--runs 3] [--chat] [--tiny]
 
-Each annotator has its own session and does what the browser does: GET the labeling page (the
-htmx partial) for its next task, then POST its choice. Two figures:
-- capacity: 16 annotators in a closed loop with no pause; round trips per second, p50, p99;
-- latency: round trips arriving open-loop at 50 per second for 60 seconds; p50, p99 measured
-  from each round trip's scheduled start (so queueing counts).
-Both report errors, duplicate choices, lost choices (acknowledged but not in the database) and
-the web workers' peak RSS. The server runs with production settings (DEBUG off) in gunicorn with
-`make run`'s worker and thread counts, on a fresh database of its own.
+Each annotator has its own session and does what label.js does: it loads the labeling page once
+(the task shown and the one held ready), then each decision is one POST that sends the choice and
+gets back the task after next. Two figures:
+- capacity: 16 annotators in a closed loop with no pause; decisions per second, p50, p95, p99;
+- latency: decisions arriving open-loop at 50 per second for 60 seconds, sent by a bounded pool
+  of annotator sessions (one thread each); p50, p95, p99 measured from each decision's scheduled
+  start (so queueing, in the server or for a free client, counts).
+Both report errors (an annotator that receives no task while the queue still holds work is one),
+duplicate choices, lost choices (an acknowledged assignment whose annotator has no choice on its
+task in the database) and the web workers' peak RSS. The server runs with production settings
+(DEBUG off) in gunicorn with `make run`'s worker and thread counts, on a fresh database of its
+own with a private name (removed afterwards). ``--runs N`` repeats the whole run and reports the
+median and range of each figure, with the load average beside each run.
 
 With ``--chat`` the project is a chat project: each prompt a conversation (system and user
 turns) and each answer a Markdown message with a list and a fenced code block, stored with its
@@ -27,6 +32,7 @@ import os
 import re
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import threading
@@ -37,6 +43,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 SLUG = "bench"
 _ASSIGNMENT = re.compile(rb'name="assignment" value="(\d+)"')
+_DECIDED = re.compile(rb'<div id="decided" data-current="(\d*)"')
 _CSRF_INPUT = re.compile(rb'name="csrfmiddlewaretoken" value="([^"]+)"')
 
 
@@ -60,7 +67,8 @@ class Session:
         self.port, self.username, self.password = port, username, password
         self.cookies: dict[str, str] = {}
         self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-        self.lock = threading.Lock()
+        self.shown: int | None = None  # the task on screen
+        self.held: int | None = None  # the one held ready in <template id="upcoming">
 
     def _request(self, method: str, path: str, body: dict | None = None, htmx: bool = True):
         headers = {"Cookie": "; ".join(f"{k}={v}" for k, v in self.cookies.items())}
@@ -98,20 +106,39 @@ class Session:
         if status != 302:
             raise RuntimeError(f"login failed for {self.username}: {status}")
 
-    def round_trip(self, position: int) -> int | None:
-        """GET next task, POST a choice. Returns the acknowledged assignment id (None: no task)."""
+    def load(self) -> None:
+        """Open the labeling page: the task shown and the one held ready."""
         status, page = self._request("GET", f"/p/{SLUG}/")
         if status != 200:
-            raise RuntimeError(f"GET next: HTTP {status}")
-        match = _ASSIGNMENT.search(page)
-        if match is None:
-            return None
-        assignment = int(match.group(1))
-        status, body = self._request(
-            "POST", f"/p/{SLUG}/decide/", {"assignment": assignment, "position": position, "decision_ms": 1500}
-        )
-        if status != 200 or b'class="flash error"' in body:
+            raise RuntimeError(f"GET page: HTTP {status}")
+        self._take(page)
+
+    def _take(self, page: bytes) -> None:
+        found = [int(a) for a in _ASSIGNMENT.findall(page)]
+        decided = _DECIDED.search(page)
+        if decided:  # the answer to a decision: the page's next task, and the one after
+            self.shown = int(decided.group(1)) if decided.group(1) else None
+            self.held = found[0] if found else None
+        else:  # the whole labeler
+            self.shown = found[0] if found else None
+            self.held = found[1] if len(found) > 1 else None
+
+    def decide(self, position: int) -> int:
+        """One decision, one request. Returns the acknowledged assignment id; an annotator with
+        no task to decide on is an error (the benchmark's queue never runs dry)."""
+        if self.shown is None:
+            self.load()  # the page polls when it is empty
+            if self.shown is None:
+                raise RuntimeError("no task received")
+        assignment = self.shown
+        body = {"assignment": assignment, "position": position, "decision_ms": 1500}
+        if self.held:
+            body["held"] = self.held
+        status, page = self._request("POST", f"/p/{SLUG}/decide/", body)
+        if status != 200 or b'class="flash error"' in page:
+            self.shown = None  # start afresh from the page
             raise RuntimeError(f"POST choice: HTTP {status}")
+        self._take(page)
         return assignment
 
 
@@ -158,8 +185,7 @@ _TEXT_TASK = """NewTask(prompt=f"{prefix} prompt {{i}}", completions=[f"Completi
 
 def _prepare(env: dict, tasks: int, annotators: int, *, top_up: str | None = None, chat: bool = False) -> None:
     """A fresh schema, a project with ``tasks`` open tasks and the annotator accounts; or, with
-    ``top_up`` (a prompt prefix), ``tasks`` more open tasks in the existing project. ``chat``:
-    a chat project (conversations, Markdown answers)."""
+    ``top_up`` (a prompt prefix), ``tasks`` more open tasks in the existing project."""
     setup = f"""
 call_command("flush", interactive=False, verbosity=0)
 project = Project.objects.create(name="Bench", slug="{SLUG}", annotations_per_task=1,
@@ -197,16 +223,27 @@ if connection.vendor == "postgresql":
 def _choices_in_db(env: dict) -> dict:
     script = """
 import django, json; django.setup()
-from django.db.models import Count
-from labeling.models import Choice
+from django.db.models import Count, Exists, OuterRef
+from labeling.models import Assignment, Choice
 rows = Choice.objects.filter(project__slug="bench")
 dup = rows.values("task").annotate(n=Count("pk")).filter(n__gt=1).count()
+# An assignment counts as stored when its own annotator has a choice on its task.
+stored = Assignment.objects.filter(project__slug="bench").filter(
+    Exists(Choice.objects.filter(task=OuterRef("task"), annotator=OuterRef("annotator"))))
 print(json.dumps({"choices": rows.count(), "tasks_chosen_twice": dup,
-                  "assignments": list(rows.values_list("task__assignments__pk", flat=True))}))
+                  "assignments": list(stored.values_list("pk", flat=True))}))
 """
     out = subprocess.run([sys.executable, "-c", script], cwd=REPO, env=env, check=True,
                          capture_output=True, text=True).stdout
     return json.loads(out.strip().splitlines()[-1])
+
+
+def _figures(latencies: list[float]) -> dict:
+    def ms(q):
+        value = _percentile(latencies, q)
+        return round(1000 * value, 1) if value is not None else None
+
+    return {"p50_ms": ms(0.5), "p95_ms": ms(0.95), "p99_ms": ms(0.99)}
 
 
 def _capacity(sessions: list[Session], seconds: float, acknowledged: list, errors: list) -> dict:
@@ -219,13 +256,11 @@ def _capacity(sessions: list[Session], seconds: float, acknowledged: list, error
         while time.monotonic() < stop:
             t0 = time.perf_counter()
             try:
-                assignment = session.round_trip(position=(index + n) % 4)
+                assignment = session.decide(position=(index + n) % 4)
             except Exception as exc:
                 with lock:
                     errors.append(f"{session.username}: {exc}")
                 continue
-            if assignment is None:
-                return
             elapsed = time.perf_counter() - t0
             n += 1
             with lock:
@@ -241,47 +276,47 @@ def _capacity(sessions: list[Session], seconds: float, acknowledged: list, error
     wall = time.perf_counter() - started
     return {
         "annotators": len(sessions),
-        "round_trips": len(latencies),
-        "round_trips_per_s": round(len(latencies) / wall, 1),
-        "p50_ms": round(1000 * _percentile(latencies, 0.5), 1) if latencies else None,
-        "p99_ms": round(1000 * _percentile(latencies, 0.99), 1) if latencies else None,
+        "decisions": len(latencies),
+        "decisions_per_s": round(len(latencies) / wall, 1),
+        **_figures(latencies),
     }
 
 
 def _open_loop(sessions: list[Session], rate: float, seconds: float, acknowledged: list, errors: list) -> dict:
-    """Round trips start on a fixed schedule whatever the server does; latency counts from the
-    scheduled start, so a slow server shows up as queueing instead of being hidden."""
+    """Decisions start on a fixed schedule whatever the server does; latency counts from the
+    scheduled start, so a slow server shows up as queueing instead of being hidden. A bounded
+    pool: one thread per annotator session, each taking the next scheduled decision."""
     latencies: list[float] = []
     lock = threading.Lock()
-    free = list(sessions)
-    free_cond = threading.Condition()
     total = int(rate * seconds)
+    schedule = iter(range(total))
     begin = time.perf_counter() + 0.2
+    late = [0]  # decisions that found no free client at their scheduled time
 
-    def one(k: int):
-        scheduled = begin + k / rate
-        delay = scheduled - time.perf_counter()
-        if delay > 0:
-            time.sleep(delay)
-        with free_cond:
-            while not free:
-                free_cond.wait()
-            session = free.pop()
-        try:
-            assignment = session.round_trip(position=k % 4)
-            if assignment is not None:
-                with lock:
-                    latencies.append(time.perf_counter() - scheduled)
-                    acknowledged.append(assignment)
-        except Exception as exc:
+    def worker(session: Session):
+        while True:
             with lock:
-                errors.append(f"{session.username}: {exc}")
-        finally:
-            with free_cond:
-                free.append(session)
-                free_cond.notify()
+                k = next(schedule, None)
+            if k is None:
+                return
+            scheduled = begin + k / rate
+            delay = scheduled - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
+            elif delay < -0.001:
+                with lock:
+                    late[0] += 1
+            try:
+                assignment = session.decide(position=k % 4)
+            except Exception as exc:
+                with lock:
+                    errors.append(f"{session.username}: {exc}")
+                continue
+            with lock:
+                latencies.append(time.perf_counter() - scheduled)
+                acknowledged.append(assignment)
 
-    threads = [threading.Thread(target=one, args=(k,)) for k in range(total)]
+    threads = [threading.Thread(target=worker, args=(s,)) for s in sessions]
     for t in threads:
         t.start()
     for t in threads:
@@ -289,9 +324,10 @@ def _open_loop(sessions: list[Session], rate: float, seconds: float, acknowledge
     return {
         "rate_per_s": rate,
         "seconds": seconds,
-        "round_trips": len(latencies),
-        "p50_ms": round(1000 * _percentile(latencies, 0.5), 1) if latencies else None,
-        "p99_ms": round(1000 * _percentile(latencies, 0.99), 1) if latencies else None,
+        "clients": len(sessions),
+        "decisions": len(latencies),
+        "started_late": late[0],
+        **_figures(latencies),
     }
 
 
@@ -303,37 +339,50 @@ def run(db: str, *, tasks: int, capacity_seconds: float, rate: float, open_secon
         SECURE_SSL_REDIRECT="0", SESSION_COOKIE_SECURE="0", CSRF_COOKIE_SECURE="0", LOG_LEVEL="WARNING",
         ALLOWED_HOSTS="127.0.0.1,localhost",
     )
+    # A private database per run: two runs (or two people) on one machine never share one.
+    private = f"quartet_bench_{os.getpid()}_{int(time.time())}"
+    load_before = [round(x, 2) for x in os.getloadavg()]
     if db == "postgres":
-        base = os.environ.get("BENCH_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/quartet_bench")
-        name = urllib.parse.urlparse(base).path.lstrip("/")
-        subprocess.run(["psql", base.rsplit("/", 1)[0] + "/postgres", "-qc", f"CREATE DATABASE {name}"],
-                       capture_output=True)
-        env["DATABASE_URL"] = base
+        base = os.environ.get("BENCH_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/postgres")
+        admin = base.rsplit("/", 1)[0] + "/postgres"
+        subprocess.run(["psql", admin, "-qc", f"CREATE DATABASE {private}"], check=True, capture_output=True)
+        env["DATABASE_URL"] = base.rsplit("/", 1)[0] + "/" + private
+        drop = lambda: subprocess.run(["psql", admin, "-qc", f"DROP DATABASE IF EXISTS {private}"],  # noqa: E731
+                                      capture_output=True)
     else:
         (REPO / "var").mkdir(exist_ok=True)
-        env["DATABASE_URL"] = f"sqlite:///{REPO / 'var' / 'bench.sqlite3'}"
-    subprocess.run([sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"], cwd=REPO, env=env, check=True)
-    _prepare(env, tasks, max(annotators, pool), chat=chat)
-    port = _free_port()
-    server = Server(env, port, workers, threads)
+        path = REPO / "var" / f"{private}.sqlite3"
+        env["DATABASE_URL"] = f"sqlite:///{path}"
+
+        def drop():
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{path}{suffix}").unlink(missing_ok=True)
     try:
-        sessions = [Session(port, f"bench{i}", "bench-pass") for i in range(max(annotators, pool))]
-        for s in sessions:
-            s.login()
-        acknowledged: list[int] = []
-        errors: list[str] = []
-        capacity = _capacity(sessions[:annotators], capacity_seconds, acknowledged, errors)
-        _prepare(env, tasks, 0, top_up="Second", chat=chat)  # the open loop gets a full queue of its own
-        latency = _open_loop(sessions[:pool], rate, open_seconds, acknowledged, errors)
-        rss = server.worker_peak_rss_mb()
+        subprocess.run([sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"], cwd=REPO, env=env, check=True)
+        _prepare(env, tasks, max(annotators, pool), chat=chat)
+        port = _free_port()
+        server = Server(env, port, workers, threads)
+        try:
+            sessions = [Session(port, f"bench{i}", "bench-pass") for i in range(max(annotators, pool))]
+            for s in sessions:
+                s.login()
+            acknowledged: list[int] = []
+            errors: list[str] = []
+            capacity = _capacity(sessions[:annotators], capacity_seconds, acknowledged, errors)
+            _prepare(env, tasks, 0, top_up="Second", chat=chat)  # the open loop gets a full queue of its own
+            latency = _open_loop(sessions[:pool], rate, open_seconds, acknowledged, errors)
+            rss = server.worker_peak_rss_mb()
+        finally:
+            server.stop()
+        stored = _choices_in_db(env)
     finally:
-        server.stop()
-    stored = _choices_in_db(env)
+        drop()
     stored_assignments = set(stored["assignments"])
     return {
         "db": db,
         "prompt_format": "chat" if chat else "text",
         "tasks": tasks,  # open tasks at the start of each phase
+        "load_average": {"before": load_before, "after": [round(x, 2) for x in os.getloadavg()]},
         "capacity": capacity,
         "latency": latency,
         "errors": len(errors),
@@ -347,17 +396,42 @@ def run(db: str, *, tasks: int, capacity_seconds: float, rate: float, open_secon
     }
 
 
+SUMMARIZED = {
+    "capacity_decisions_per_s": ("capacity", "decisions_per_s"),
+    "capacity_p99_ms": ("capacity", "p99_ms"),
+    "open_loop_p50_ms": ("latency", "p50_ms"),
+    "open_loop_p95_ms": ("latency", "p95_ms"),
+    "open_loop_p99_ms": ("latency", "p99_ms"),
+}
+
+
+def summary(runs: list[dict]) -> dict:
+    """Median and range of each headline figure over the runs, with each run's load average."""
+    out = {}
+    for name, (phase, key) in SUMMARIZED.items():
+        values = [r[phase][key] for r in runs if r[phase][key] is not None]
+        if values:
+            out[name] = {"median": statistics.median(values), "min": min(values), "max": max(values),
+                         "runs": values}
+    out["load_average_1m_per_run"] = [r["load_average"]["before"][0] for r in runs]
+    out["web_worker_peak_rss_mb_max"] = max(max(r["web_worker_peak_rss_mb"] or [0]) for r in runs)
+    for key in ("errors", "duplicate_choices", "lost_choices"):
+        out[key] = sum(r[key] for r in runs)
+    return out
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(prog="python -m bench.labeling")
     parser.add_argument("--db", choices=["sqlite", "postgres", "both"], default="both")
     parser.add_argument("--tasks", type=int, default=5000)
     parser.add_argument("--capacity-seconds", type=float, default=20)
     parser.add_argument("--annotators", type=int, default=16, help="closed-loop annotators")
-    parser.add_argument("--rate", type=float, default=50, help="open-loop round trips per second")
+    parser.add_argument("--rate", type=float, default=50, help="open-loop decisions per second")
     parser.add_argument("--open-seconds", type=float, default=60)
-    parser.add_argument("--pool", type=int, default=32, help="annotator sessions serving the open loop")
+    parser.add_argument("--pool", type=int, default=32, help="annotator sessions (client threads) serving the open loop")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument("--runs", type=int, default=1, help="repeat; report median and range")
     parser.add_argument("--chat", action="store_true",
                         help="a chat project: conversations and Markdown answers (compare with the default text)")
     parser.add_argument("--tiny", action="store_true", help="a smoke run: SQLite, 300 tasks, a few seconds")
@@ -366,15 +440,17 @@ def main(argv: list[str] | None = None) -> dict:
         args.db, args.tasks, args.capacity_seconds, args.open_seconds, args.rate = "sqlite", 300, 2, 2, 10
         args.annotators, args.pool = 4, 4
     dbs = ["sqlite", "postgres"] if args.db == "both" else [args.db]
-    report = {
-        "benchmark": "labeling",
-        "results": [
-            run(db, tasks=args.tasks, capacity_seconds=args.capacity_seconds, rate=args.rate,
-                open_seconds=args.open_seconds, annotators=args.annotators, pool=args.pool,
-                workers=args.workers, threads=args.threads, chat=args.chat)
-            for db in dbs
-        ],
-    }
+    report = {"benchmark": "labeling", "results": [], "summary": {}}
+    for db in dbs:
+        runs = []
+        for _ in range(args.runs):
+            result = run(db, tasks=args.tasks, capacity_seconds=args.capacity_seconds, rate=args.rate,
+                         open_seconds=args.open_seconds, annotators=args.annotators, pool=args.pool,
+                         workers=args.workers, threads=args.threads, chat=args.chat)
+            runs.append(result)
+            print(json.dumps(result), file=sys.stderr, flush=True)  # progress, one line per run
+        report["results"].extend(runs)
+        report["summary"][db] = summary(runs)
     print(json.dumps(report))
     return report
 

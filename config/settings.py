@@ -52,6 +52,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "csp.middleware.CSPMiddleware",
+    # A database busy past its timeout answers 503 + Retry-After instead of an HTML 500.
+    "labeling.middleware.DatabaseBusyMiddleware",
     # Last, as django-axes asks: it turns a lockout raised during authentication into its answer.
     "axes.middleware.AxesMiddleware",
 ]
@@ -88,6 +90,11 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 else:
     DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
     DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
+    # Waiting on a row lock ends like SQLite's busy timeout, as an error the web answers with
+    # 503 + Retry-After, instead of holding a web thread for as long as the lock lasts.
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
+        "options", f"-c lock_timeout={env.int('QUARTET_DB_LOCK_TIMEOUT_MS', default=20_000)}"
+    )
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

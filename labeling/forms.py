@@ -13,6 +13,9 @@ class DecisionForm(forms.Form):
     position = forms.IntegerField(min_value=0, max_value=COMPLETIONS_PER_TASK - 1, required=False)
     decision_ms = forms.IntegerField(min_value=0, required=False)
     comment = forms.CharField(max_length=2000, required=False)
+    # The assignment the page shows now (label.js swapped it in before posting): the answer
+    # then carries only the task after it.
+    held = forms.IntegerField(min_value=1, max_value=2**63 - 1, required=False)
 
     def clean(self):
         data = super().clean()

@@ -141,31 +141,56 @@ def progress(*, project_id: int, annotator_id: int, start_of_day: datetime, now:
     return total, today, left, bool(undoable)
 
 
-def assignment_for_decision(*, assignment_id: int, annotator_id: int, project_id: int) -> tuple | None:
-    """(task id, state, display order, gold task) of the annotator's assignment, locked with
-    its task: two annotators deciding on one task at once take turns, so the second one's count
-    of decisions sees the first and completes the task (READ COMMITTED would otherwise let each
-    see only its own)."""
-    lock = " FOR UPDATE OF a, t" if connection.vendor == "postgresql" else ""
+def assignment_decide(*, assignment_id: int, annotator_id: int, project_id: int, state: str) -> tuple | None:
+    """Move the annotator's leased assignment to ``state`` ('done' or 'skipped') in one
+    statement that also locks its task; (task id, display order, leased at, gold task), or None
+    when no such leased assignment exists (see ``assignment_decided``).
+
+    The task row is locked so that two annotators deciding on one task take turns: the second
+    one's count of decisions then sees the first and completes the task (READ COMMITTED would
+    otherwise let each see only its own). SQLite's IMMEDIATE transaction serializes them anyway."""
+    lock = " FOR UPDATE" if connection.vendor == "postgresql" else ""
     rows = _rows(
-        f"""SELECT a.task_id, a.state, a.display_order, t.is_gold FROM {A} a JOIN {T} t ON t.id = a.task_id
-            WHERE a.id = %s AND a.annotator_id = %s AND a.project_id = %s{lock}""",
-        [assignment_id, annotator_id, project_id],
+        f"""UPDATE {A} SET state = %s
+            WHERE id = %s AND annotator_id = %s AND project_id = %s AND state = 'leased'
+              AND EXISTS (SELECT 1 FROM {T} t WHERE t.id = {A}.task_id{lock})
+            RETURNING task_id, display_order, leased_at, (SELECT t.is_gold FROM {T} t WHERE t.id = {A}.task_id)""",
+        [state, assignment_id, annotator_id, project_id],
     )
     if not rows:
         return None
-    task_id, state, order, gold = rows[0]
-    return task_id, state, _json(order), bool(gold)
+    task_id, order, leased_at, gold = rows[0]
+    if connection.vendor == "sqlite":  # text or a naive datetime: Django's converter makes it aware
+        leased_at = connection.ops.convert_datetimefield_value(leased_at, None, connection)
+    return task_id, _json(order), leased_at, bool(gold)
 
 
-def completion_id(*, task_id: int, position: int) -> int | None:
-    rows = _rows(f"SELECT id FROM {X} WHERE task_id = %s AND position = %s", [task_id, position])
-    return rows[0][0] if rows else None
+def assignment_decided(*, assignment_id: int, annotator_id: int, project_id: int) -> tuple | None:
+    """Off the hot path (a refused or repeated decision): (state, choice id, choice kind,
+    canonical position chosen) of the annotator's assignment, or None if it is not theirs."""
+    rows = _rows(
+        f"""SELECT a.state, c.id, c.kind, x.position FROM {A} a
+            LEFT JOIN {C} c ON c.task_id = a.task_id AND c.annotator_id = a.annotator_id
+            LEFT JOIN {X} x ON x.id = c.completion_id
+            WHERE a.id = %s AND a.annotator_id = %s AND a.project_id = %s""",
+        [assignment_id, annotator_id, project_id],
+    )
+    return rows[0] if rows else None
 
 
-def assignment_set_state(*, assignment_id: int, state: str) -> None:
-    with connection.cursor() as cursor:
-        cursor.execute(f"UPDATE {A} SET state = %s WHERE id = %s", [state, assignment_id])
+def choice_insert(*, task_id: int, annotator_id: int, project_id: int, kind: str, position: int | None,
+                  display_order: list[int], decision_ms: int, comment: str, created_at: datetime) -> tuple:
+    """Insert the choice, looking up the chosen completion in the same statement:
+    (choice id, completion id)."""
+    [row] = _rows(
+        f"""INSERT INTO {C} (task_id, annotator_id, project_id, kind, completion_id, display_order,
+                             decision_ms, comment, created_at)
+            VALUES (%s, %s, %s, %s, (SELECT id FROM {X} WHERE task_id = %s AND position = %s), %s, %s, %s, %s)
+            RETURNING id, completion_id""",
+        [task_id, annotator_id, project_id, kind, task_id, position,
+         connection.ops.adapt_json_value(display_order, None), decision_ms, comment, _dt(created_at)],
+    )
+    return row
 
 
 def task_complete_if_full(*, task_id: int) -> None:

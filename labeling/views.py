@@ -11,6 +11,7 @@ from labeling.services import parsing
 from labeling.selectors.demonstrations import demonstration_due
 
 LABELER = "labeling/label.html#labeler"
+DECIDED = "labeling/label.html#decided"
 
 
 def _project(request, slug):
@@ -20,15 +21,16 @@ def _project(request, slug):
     return project
 
 
-def _render_state(request, project, error=None):
+def _render_state(request, project, error=None, status=200):
     state = services.labeling_state_for_annotator(project=project, annotator=request.user)
     template = LABELER if request.htmx else "labeling/label.html"
-    return render(request, template, {"state": state, "project": project, "error": error})
+    return render(request, template, {"state": state, "project": project, "error": error}, status=status)
 
 
-def _after_post(request, project, error=None):
+def _after_post(request, project, error=None, status=200):
+    """htmx: the labeler, with ``status`` when there is an error; plain forms: redirect."""
     if request.htmx:
-        return _render_state(request, project, error)
+        return _render_state(request, project, error, status=status if error else 200)
     # Post/redirect/get for plain forms, so a reload never posts twice.
     if error:
         messages.error(request, error)
@@ -51,14 +53,18 @@ def label(request, slug):
 
 @require_POST
 def decide(request, slug):
+    """Save one decision. htmx (label.js) gets the task after next when the page already shows
+    the next one (``held``), else the whole labeler; a refused decision answers 409 (invalid:
+    400) with the labeler and its error, so the page can name the unsaved task. Plain forms get
+    post/redirect/get."""
     project = _project(request, slug)
     form = DecisionForm(request.POST)
     if not form.is_valid():
-        return _after_post(request, project, error=" ".join(form.errors.get("__all__", []))
+        return _after_post(request, project, status=400, error=" ".join(form.errors.get("__all__", []))
                            or "That decision could not be read; please try again.")
     data = form.cleaned_data
     try:
-        services.comparison_record(
+        result = services.comparison_submit(
             project=project,
             annotator=request.user,
             assignment_id=data["assignment"],
@@ -66,10 +72,14 @@ def decide(request, slug):
             position=data["position"],
             decision_ms=data["decision_ms"],
             comment=data["comment"],
+            held_assignment_id=data["held"],
         )
     except services.LabelingError as exc:
-        return _after_post(request, project, error=str(exc))
-    return _after_post(request, project)
+        return _after_post(request, project, status=409, error=str(exc))
+    if not request.htmx:
+        return redirect("labeling:label", slug=project.slug)
+    template = DECIDED if result.state.page_holds_current else LABELER
+    return render(request, template, {"state": result.state, "project": project})
 
 
 @require_POST

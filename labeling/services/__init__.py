@@ -15,7 +15,12 @@ from labeling.services.queue import (
     choice_undo,
     comparison_record,
 )
-from labeling.services.session import LabelingState, labeling_state_for_annotator
+from labeling.services.session import (
+    LabelingState,
+    SubmitResult,
+    comparison_submit,
+    labeling_state_for_annotator,
+)
 
 __all__ = [
     "ImportResult",
@@ -23,10 +28,12 @@ __all__ = [
     "LabelingError",
     "LabelingState",
     "NewTask",
+    "SubmitResult",
     "assignments_pending_for_annotator",
     "choice_last_undoable",
     "choice_undo",
     "comparison_record",
+    "comparison_submit",
     "comparisons_import",
     "labeling_state_for_annotator",
     "prompts_import",

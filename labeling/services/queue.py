@@ -13,7 +13,7 @@ import random
 from dataclasses import dataclass
 from datetime import timedelta
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Exists, OuterRef, Subquery
 from django.utils import timezone
 
@@ -81,10 +81,13 @@ def _lease_new(*, project: Project, annotator, now, count: int) -> list[Assignme
         )
         if not rows:
             break
-        # Fresh count after the lock: another transaction may have committed a lease for
-        # one of these rows after our candidate query's snapshot.
-        live = hotpath.live_counts(task_ids=[pk for pk, _ in rows], now=now)
-        free = [pk for pk, want in rows if live.get(pk, 0) < want]
+        free = [pk for pk, _ in rows]
+        if connection.vendor == "postgresql":
+            # Fresh count after the lock: another transaction may have committed a lease for
+            # one of these rows after our candidate query's snapshot. (SQLite's IMMEDIATE
+            # transaction serializes hand-outs, so its candidate count is already current.)
+            live = hotpath.live_counts(task_ids=free, now=now)
+            free = [pk for pk, want in rows if live.get(pk, 0) < want]
         offset = len(leased)
         leased.extend(
             Assignment.objects.bulk_create(
@@ -118,32 +121,42 @@ def assignments_pending_for_annotator(*, project: Project, annotator) -> list[As
     Side effects: may lease up to PENDING_PER_ANNOTATOR tasks, renew the annotator's own expired
     leases, and drop leases whose task was filled meanwhile. Returned in display order.
     """
-    now = timezone.now()
+    if annotator_is_paused(project=project, annotator=annotator):
+        return []
+    with transaction.atomic():
+        return pending_in_transaction(project=project, annotator=annotator, now=timezone.now())
+
+
+def annotator_is_paused(*, project: Project, annotator) -> bool:
+    """Whether staff paused the annotator here (read with the project on the hot path)."""
     paused = getattr(project, "annotator_paused", None)
     if paused is None:
         paused = project.paused_annotators.filter(pk=annotator.pk).exists()
-    if paused:
-        return []
-    with transaction.atomic():
-        pending, expired_ids = [], []
-        for pk, task_id, order, live, _prompt in hotpath.pending(
-            project_id=project.pk, annotator_id=annotator.pk, now=now
-        ):
-            if live:
-                pending.append(Assignment(
-                    pk=pk, task_id=task_id, project_id=project.pk, annotator_id=annotator.pk,
-                    state=Assignment.State.LEASED, display_order=order,
-                ))
-            else:
-                expired_ids.append(pk)
-        if expired_ids:
-            expired = list(Assignment.objects.filter(pk__in=expired_ids).order_by("leased_at", "id"))
-            renewed = _renew_or_drop_expired(project=project, expired=expired, now=now)
-            # Renewed leases were handed out first, so they stay first.
-            pending = renewed + pending
-        missing = PENDING_PER_ANNOTATOR - len(pending)
-        if missing > 0:
-            pending += _lease_new(project=project, annotator=annotator, now=now, count=missing)
+    return paused
+
+
+def pending_in_transaction(*, project: Project, annotator, now) -> list[Assignment]:
+    """assignments_pending_for_annotator's work, for a caller that holds the transaction (and has
+    checked the annotator is not paused)."""
+    pending, expired_ids = [], []
+    for pk, task_id, order, live, _prompt in hotpath.pending(
+        project_id=project.pk, annotator_id=annotator.pk, now=now
+    ):
+        if live:
+            pending.append(Assignment(
+                pk=pk, task_id=task_id, project_id=project.pk, annotator_id=annotator.pk,
+                state=Assignment.State.LEASED, display_order=order,
+            ))
+        else:
+            expired_ids.append(pk)
+    if expired_ids:
+        expired = list(Assignment.objects.filter(pk__in=expired_ids).order_by("leased_at", "id"))
+        renewed = _renew_or_drop_expired(project=project, expired=expired, now=now)
+        # Renewed leases were handed out first, so they stay first.
+        pending = renewed + pending
+    missing = PENDING_PER_ANNOTATOR - len(pending)
+    if missing > 0:
+        pending += _lease_new(project=project, annotator=annotator, now=now, count=missing)
     return pending
 
 
@@ -164,10 +177,24 @@ def comparison_record(
     marks the assignment done (best, flag) or skipped, completes the task when it has all the
     annotations it wants.
     """
+    decision_check(kind=kind, position=position)
+    with transaction.atomic():
+        return record_in_transaction(project=project, annotator=annotator, assignment_id=assignment_id,
+                                     kind=kind, position=position, decision_ms=decision_ms, comment=comment)
+
+
+def decision_check(*, kind: str, position: int | None) -> None:
+    """Raise LabelingError unless ``kind`` is a decision and a best-of-four names a position."""
     if kind not in Choice.Kind.values:
         raise LabelingError(f"Unknown decision {kind!r}.")
     if kind == Choice.Kind.BEST and (position is None or not 0 <= position < COMPLETIONS_PER_TASK):
         raise LabelingError("Pick one of the four completions.")
+
+
+def record_in_transaction(*, project: Project, annotator, assignment_id: int, kind: str, position: int | None,
+                          decision_ms: int | None, comment: str) -> Choice:
+    """comparison_record's work (arguments passed decision_check), for a caller that holds the
+    transaction: comparison_submit records and hands out in one, without savepoints."""
     # A paused annotator's leases stay, but their decisions on them are not taken.
     paused = getattr(project, "annotator_paused", None)
     if paused is None:
@@ -175,43 +202,50 @@ def comparison_record(
     if paused:
         raise LabelingError("You are paused on this project; staff will let you know when you can go on.")
     now = timezone.now()
-    with transaction.atomic():
-        row = hotpath.assignment_for_decision(
-            assignment_id=assignment_id, annotator_id=annotator.pk, project_id=project.pk
-        )
-        if row is None:
-            raise LabelingError("This task is not assigned to you.")
-        task_id, state, display_order, is_gold = row
-        if state != Assignment.State.LEASED:
-            raise LabelingError("You already decided on this task.")
-        completion_id = None
-        if kind == Choice.Kind.BEST:
-            completion_id = hotpath.completion_id(task_id=task_id, position=position)
-        if decision_ms is None or decision_ms < 0:
-            # No client timer (plain form post): time since the lease began is the best we know.
-            leased_at = Assignment.objects.values_list("leased_at", flat=True).get(pk=assignment_id)
-            decision_ms = int((now - leased_at).total_seconds() * 1000)
-        # The locked assignment is still 'leased', so no choice exists yet; the unique
-        # constraint on (task, annotator) stays as the guarantee if that ever fails to hold.
-        choice = Choice.objects.create(
-            task_id=task_id,
-            annotator=annotator,
-            project=project,
-            kind=kind,
-            completion_id=completion_id,
-            display_order=display_order,
-            decision_ms=max(0, min(decision_ms, MAX_DECISION_MS)),
-            comment=comment.strip()[:2000],
-        )
-        new_state = Assignment.State.SKIPPED if kind == Choice.Kind.SKIP else Assignment.State.DONE
-        hotpath.assignment_set_state(assignment_id=assignment_id, state=new_state)
-        if new_state == Assignment.State.DONE and not is_gold:
-            hotpath.task_complete_if_full(task_id=task_id)
-        if is_gold and project.gold_auto_pause:
-            _pause_if_below_gold_threshold(project=project, annotator=annotator)
-        if project.policy_source and (project.loop_enabled or project.queue_low_water):
-            transaction.on_commit(lambda: _loop_trigger_quietly(project.pk))
-    return choice
+    new_state = Assignment.State.SKIPPED if kind == Choice.Kind.SKIP else Assignment.State.DONE
+    row = hotpath.assignment_decide(
+        assignment_id=assignment_id, annotator_id=annotator.pk, project_id=project.pk, state=new_state
+    )
+    if row is None:
+        return _decision_repeated(project=project, annotator=annotator, assignment_id=assignment_id,
+                                  kind=kind, position=position)
+    task_id, display_order, leased_at, is_gold = row
+    if decision_ms is None or decision_ms < 0:
+        # No client timer (plain form post): time since the lease began is the best we know.
+        decision_ms = int((now - leased_at).total_seconds() * 1000)
+    decision_ms = max(0, min(decision_ms, MAX_DECISION_MS))
+    comment = comment.strip()[:2000]
+    # The assignment was still 'leased' until the statement above, so no choice exists yet;
+    # the unique constraint on (task, annotator) stays as the guarantee if that ever fails.
+    choice_id, completion_id = hotpath.choice_insert(
+        task_id=task_id, annotator_id=annotator.pk, project_id=project.pk, kind=kind,
+        position=position if kind == Choice.Kind.BEST else None, display_order=display_order,
+        decision_ms=decision_ms, comment=comment, created_at=now,
+    )
+    if new_state == Assignment.State.DONE and not is_gold:
+        hotpath.task_complete_if_full(task_id=task_id)
+    if is_gold and project.gold_auto_pause:
+        _pause_if_below_gold_threshold(project=project, annotator=annotator)
+    if project.policy_source and (project.loop_enabled or project.queue_low_water):
+        transaction.on_commit(lambda: _loop_trigger_quietly(project.pk))
+    return Choice(
+        pk=choice_id, task_id=task_id, annotator=annotator, project=project, kind=kind,
+        completion_id=completion_id, display_order=display_order, decision_ms=decision_ms,
+        comment=comment, created_at=now,
+    )
+
+
+def _decision_repeated(*, project: Project, annotator, assignment_id: int, kind: str, position) -> Choice:
+    """The assignment is not leased: the same decision sent again (a retry after a lost answer)
+    is acknowledged with the stored choice; anything else is refused."""
+    row = hotpath.assignment_decided(assignment_id=assignment_id, annotator_id=annotator.pk, project_id=project.pk)
+    if row is None:
+        raise LabelingError("This task is not assigned to you.")
+    state, choice_id, stored_kind, stored_position = row
+    same = choice_id is not None and stored_kind == kind and (kind != Choice.Kind.BEST or stored_position == position)
+    if not same:
+        raise LabelingError("You already decided on this task.")
+    return Choice.objects.get(pk=choice_id)
 
 
 def _pause_if_below_gold_threshold(*, project: Project, annotator) -> None:

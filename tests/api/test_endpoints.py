@@ -31,9 +31,14 @@ def test_label_through_next_submit_skip_and_undo(world, annotator_api):
                                                         "position": best, "decision_ms": 900}, format="json")
     assert made.status_code == 201
     assert made.json()["position"] == best and made.json()["kind"] == "best"
-    again = annotator_api.post(BASE + "tasks/submit/", {"assignment_id": current["assignment_id"], "position": 0},
-                               format="json")
+    # A retry of the same decision is acknowledged with the stored choice; a different one is refused.
+    retried = annotator_api.post(BASE + "tasks/submit/", {"assignment_id": current["assignment_id"],
+                                                           "position": best}, format="json")
+    assert retried.status_code == 201 and retried.json()["id"] == made.json()["id"]
+    again = annotator_api.post(BASE + "tasks/submit/", {"assignment_id": current["assignment_id"],
+                                                         "position": (best + 1) % 4}, format="json")
     assert again.status_code == 409 and "already decided" in again.json()["detail"]
+    assert Choice.objects.count() == 1
     assert annotator_api.post(BASE + "tasks/undo/").json() == {"task_id": current["task_id"]}
     assert annotator_api.get(BASE + "tasks/next/").json()["current"]["task_id"] == current["task_id"]
     skipped = annotator_api.post(BASE + "tasks/skip/", {"assignment_id": current["assignment_id"]}, format="json")

@@ -29,18 +29,32 @@ def bench(name: str, *args: str, timeout: int = 600) -> dict:
 
 @pytest.mark.parametrize("fmt", ["text", "chat"])
 def test_labeling_smoke(fmt):
-    [result] = bench("labeling", "--tiny", *(["--chat"] if fmt == "chat" else []))["results"]
+    report = bench("labeling", "--tiny", *(["--chat"] if fmt == "chat" else []))
+    [result] = report["results"]
     assert result["prompt_format"] == fmt
     assert result["errors"] == 0 and result["duplicate_choices"] == 0 and result["lost_choices"] == 0
     assert result["acknowledged"] == result["choices_in_db"] > 0
-    assert result["capacity"]["round_trips_per_s"] > 0 and result["capacity"]["p99_ms"] >= result["capacity"]["p50_ms"]
-    assert result["latency"]["round_trips"] > 0 and all(rss > 0 for rss in result["web_worker_peak_rss_mb"])
+    capacity, latency = result["capacity"], result["latency"]
+    assert capacity["decisions"] > 0 and capacity["decisions_per_s"] > 0
+    assert 0 < capacity["p50_ms"] <= capacity["p95_ms"] <= capacity["p99_ms"]
+    # The open loop sends every scheduled decision (10/s for 2 s) through a pool of 4 clients.
+    assert latency["decisions"] == 20 and latency["clients"] == 4
+    assert 0 < latency["p50_ms"] <= latency["p95_ms"] <= latency["p99_ms"]
+    assert result["acknowledged"] == capacity["decisions"] + latency["decisions"]
+    assert len(result["web_worker_peak_rss_mb"]) == 2 and all(rss > 0 for rss in result["web_worker_peak_rss_mb"])
+    assert all(x >= 0 for x in result["load_average"]["before"])
+    summary = report["summary"]["sqlite"]
+    assert summary["capacity_decisions_per_s"]["median"] == capacity["decisions_per_s"]
+    assert summary["lost_choices"] == 0 and summary["web_worker_peak_rss_mb_max"] > 0
 
 
 def test_export_smoke():
     report = bench("export", "--choices", "300")
-    text = json.dumps(report)
-    assert "peak_rss_mb" in text and '"rows"' in text
+    assert report["choices"] == 300 and report["peak_rss_mb_max"] > 0
+    exports = {name: r for name, r in report["results"].items() if name != "baseline"}
+    assert exports, report["results"]
+    for name, result in exports.items():
+        assert result["rows"] > 0 and result["bytes"] > 0 and result["peak_rss_mb"] > 0, name
 
 
 @needs_starter

@@ -1,4 +1,4 @@
-"""Serving the next task and saving a choice cost the same few queries however long the queue."""
+"""A decision costs one request and the same few queries however long the queue."""
 
 import re
 
@@ -9,31 +9,41 @@ from django.urls import reverse
 from tests.factories import make_tasks
 
 HTMX = {"HTTP_HX_REQUEST": "true"}
-# Real statements plus the SAVEPOINTs the test transaction adds around each atomic block.
-MAX_QUERIES = 20
+# One decision, one POST: the user, the project, deciding (update, insert, complete), the
+# hand-out (pending, candidates, lease; PostgreSQL re-counts the candidates' leases), the texts
+# of the task after next and the progress, plus the SAVEPOINT/RELEASE pair the test's own
+# transaction adds around the service's atomic block. It was 20 per GET and POST each.
+MAX_QUERIES = {"sqlite": 12, "postgresql": 13}
 
 
-def round_trip_queries(client, project):
-    """Queries for GET next task, then POST a choice (whose response renders the next task)."""
-    url = reverse("labeling:label", args=[project.slug])
-    with CaptureQueriesContext(connection) as serve:
-        page = client.get(url, **HTMX)
-    assignment = re.search(r'name="assignment" value="(\d+)"', page.content.decode()).group(1)
-    with CaptureQueriesContext(connection) as save:
-        response = client.post(
-            reverse("labeling:decide", args=[project.slug]),
-            {"assignment": assignment, "position": 0, "decision_ms": 100},
-            **HTMX,
-        )
-    assert response.status_code == 200 and 'name="assignment"' in response.content.decode()
-    return len(serve), len(save)
+class Page:
+    """What label.js holds: the task shown and the one after it."""
+
+    def __init__(self, client, project):
+        self.client, self.project = client, project
+        page = client.get(reverse("labeling:label", args=[project.slug]), **HTMX).content.decode()
+        self.shown, self.held = (int(a) for a in re.findall(r'name="assignment" value="(\d+)"', page))
+
+    def decide(self) -> int:
+        """Queries for one decision (whose answer carries the task after next)."""
+        with CaptureQueriesContext(connection) as save:
+            response = self.client.post(
+                reverse("labeling:decide", args=[self.project.slug]),
+                {"assignment": self.shown, "position": 0, "decision_ms": 100, "held": self.held},
+                **HTMX,
+            )
+        body = response.content.decode()
+        assert response.status_code == 200 and body.lstrip().startswith(f'<div id="decided" data-current="{self.held}"')
+        [after_next] = (int(a) for a in re.findall(r'name="assignment" value="(\d+)"', body))
+        self.shown, self.held = self.held, after_next
+        return len(save)
 
 
 def test_query_count_does_not_grow_with_the_queue(annotator_client, project):
     make_tasks(project, 10)
-    # Two warm-up rounds reach the steady state: one task shown, one held ready.
-    small = [round_trip_queries(annotator_client, project) for _ in range(3)][-1]
+    page = Page(annotator_client, project)
+    small = [page.decide() for _ in range(3)][-1]
     make_tasks(project, 10_000 - 10, start=10, prefix="bulk")
-    large = [round_trip_queries(annotator_client, project) for _ in range(3)][-1]
+    large = [page.decide() for _ in range(3)][-1]
     assert small == large, f"queries with 10 tasks {small}, with 10,000 tasks {large}"
-    assert max(large) <= MAX_QUERIES, large
+    assert large <= MAX_QUERIES[connection.vendor], large

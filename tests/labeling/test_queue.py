@@ -158,7 +158,14 @@ def test_someone_elses_assignment_cannot_be_decided(project, annotator):
         choose(project, UserFactory(), lease)
     with pytest.raises(LabelingError):
         choose(project, annotator, lease, position=7)
-    choose(project, annotator, lease)
-    with pytest.raises(LabelingError):
-        choose(project, annotator, lease)
+    stored = choose(project, annotator, lease)
+    # The same decision again (a retried request) is acknowledged with the stored choice ...
+    assert choose(project, annotator, lease).pk == stored.pk
+    # ... a different one, or any by someone else, is refused.
+    with pytest.raises(LabelingError, match="already decided"):
+        choose(project, annotator, lease, position=1)
+    with pytest.raises(LabelingError, match="already decided"):
+        choose(project, annotator, lease, kind="skip")
+    with pytest.raises(LabelingError, match="not assigned"):
+        choose(project, UserFactory(), lease)
     assert Choice.objects.count() == 1

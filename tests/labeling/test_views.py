@@ -146,11 +146,14 @@ def test_stale_or_invalid_decisions_show_an_error(annotator_client, project):
     make_tasks(project, 1)
     first = current_assignment(annotator_client.get(label_url(project)))
     annotator_client.post(decide_url(project), {"assignment": first, "position": 0}, **HTMX)
+    # The same decision again (a retry whose first answer was lost) is acknowledged, not stored twice.
     again = annotator_client.post(decide_url(project), {"assignment": first, "position": 0}, **HTMX)
-    assert "already decided" in again.content.decode()
+    assert again.status_code == 200 and "flash error" not in again.content.decode()
+    other = annotator_client.post(decide_url(project), {"assignment": first, "position": 3}, **HTMX)
+    assert other.status_code == 409 and "already decided" in other.content.decode()
     bad = annotator_client.post(decide_url(project), {"assignment": first}, **HTMX)
-    assert "Pick one of the four" in bad.content.decode()
-    assert Choice.objects.count() == 1
+    assert bad.status_code == 400 and "Pick one of the four" in bad.content.decode()
+    assert Choice.objects.count() == 1 and Choice.objects.get().completion.position == 0
 
 
 def test_empty_queue_says_so_and_polls(annotator_client, project):
