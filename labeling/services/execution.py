@@ -10,7 +10,7 @@ import logging
 import threading
 import time
 import traceback
-from dataclasses import fields
+from dataclasses import fields, replace
 from pathlib import Path
 
 from django.conf import settings
@@ -175,16 +175,21 @@ def _policy_round(run: TrainingRun, reporter: RunReporter) -> None:
     rho = policy_initial(project=project)
     base, reward = run.base_policy, run.base_reward_model
     prompts = selectors.prompts_for_policy_round(project=project)
-    reporter.note(f"policy v{base.number} against reward v{reward.number}, {len(prompts)} prompts")
+    cfg = policy_config_from_parent(_config(PolicyConfig, run.config), parent=base)
+    reporter.note(
+        f"policy v{base.number} against reward v{reward.number}, {len(prompts)} prompts, β {cfg.beta:.4g}"
+    )
     result = update_policy(
         policy_path=base.artifact_path,
         reference_path=rho.artifact_path,
         reward_path=reward.artifact_path,
         prompts=prompts,
         out_dir=str(_artifact_dir(project, "policy", run.pk)),
-        cfg=_config(PolicyConfig, run.config),
+        cfg=cfg,
         progress=reporter,
     )
+    # Episodes since ρ: the controller's horizon is counted over the whole run, not one round.
+    final = {**result.final, "episodes_total": int(base.metrics.get("episodes_total", 0)) + result.final["episodes"]}
     with transaction.atomic():
         number = (project.policy_versions.aggregate(m=Max("number"))["m"] or 0) + 1
         version = PolicyVersion.objects.create(
@@ -194,10 +199,25 @@ def _policy_round(run: TrainingRun, reporter: RunReporter) -> None:
             artifact_path=result.path,
             reward_model=reward,
             run=run,
-            metrics=_plain(result.final),
+            metrics=_plain(final),
         )
         Project.objects.filter(pk=project.pk).update(current_policy=version)
-        _succeed(run, summary={"policy": number, **_plain(result.final)})
+        _succeed(run, summary={"policy": number, **_plain(final)})
+
+
+def policy_config_from_parent(cfg, *, parent: PolicyVersion):
+    """The round's PolicyConfig with β carried over from the parent version.
+
+    With a KL target, β is the state of one controller that runs across the whole loop (Ziegler
+    et al.): each round starts from the β its parent round ended with, so the target is
+    approached over rounds rather than each round restarting from the configured β. Without a
+    target β is fixed and the configured value stands; ρ (version 0) has no β of its own.
+    Pure: returns a new config, changes nothing.
+    """
+    carried = parent.metrics.get("beta_final") if parent.number > 0 else None
+    if cfg.kl_target is None or carried is None:
+        return cfg
+    return replace(cfg, beta=float(carried))
 
 
 def _sampling_round(run: TrainingRun, reporter: RunReporter) -> None:
