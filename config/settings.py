@@ -161,6 +161,9 @@ QUARTET_RUN_STALE_SECONDS = env.int("QUARTET_RUN_STALE_SECONDS", default=120)
 QUARTET_HEARTBEAT_SECONDS = env.float("QUARTET_HEARTBEAT_SECONDS", default=10.0)
 # Hard limit on one round; a round past it is killed and marked failed.
 QUARTET_ROUND_TIME_LIMIT = env.int("QUARTET_ROUND_TIME_LIMIT", default=6 * 3600)
+# The reward models' anchor set: the first K tasks sampled from ρ to get two labels, held out of
+# reward training; every reward model's agreement is measured on it (labeling/selectors/anchor.py).
+QUARTET_ANCHOR_TASKS = env.int("QUARTET_ANCHOR_TASKS", default=100)
 
 # REST API (labeling/api/): tokens for scripts, the session for the browser.
 REST_FRAMEWORK = {

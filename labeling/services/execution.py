@@ -19,6 +19,7 @@ from django.db.models import Max
 from django.utils import timezone
 
 from labeling import selectors
+from labeling.selectors.anchor import anchor_set, reward_agreement_on_anchor
 from labeling.models import PolicyVersion, Project, RewardModelVersion, TrainingRun
 from labeling.services.imports import NewTask, tasks_create
 from labeling.services.runs import policy_current, policy_initial, run_chain_next
@@ -129,8 +130,14 @@ def _reward_round(run: TrainingRun, reporter: RunReporter) -> None:
 
     project = run.project
     rho = policy_initial(project=project)
-    data = selectors.reward_training_data(project=project, upto_choice_id=run.choices_upto)
-    reporter.note(f"training on {len(data.choices)} choices from rho {rho.artifact_path}")
+    anchor = anchor_set(project=project, upto_choice_id=run.choices_upto)
+    data = selectors.reward_training_data(
+        project=project, upto_choice_id=run.choices_upto, exclude_task_ids=anchor.task_ids
+    )
+    reporter.note(
+        f"training on {len(data.choices)} choices from rho {rho.artifact_path}; "
+        f"{len(anchor.tasks)} anchor tasks held out"
+    )
     cfg = _config(RewardConfig, run.config)
     if cfg.norm_prompts is None:
         cfg.norm_prompts = selectors.prompts_for_policy_round(project=project, limit=cfg.n_norm_samples)
@@ -142,6 +149,13 @@ def _reward_round(run: TrainingRun, reporter: RunReporter) -> None:
         cfg=cfg,
         progress=reporter,
     )
+    metrics = dict(result.metrics)
+    if anchor.tasks:
+        from training.reward import load_reward_scorer
+
+        measured = reward_agreement_on_anchor(anchor, load_reward_scorer(result.path).raw)
+        metrics.update(measured.as_metrics())
+        reporter.note(f"anchor-set agreement {measured.share:.3f} on {measured.labels} labels")
     with transaction.atomic():
         number = (project.reward_models.aggregate(m=Max("number"))["m"] or 0) + 1
         version = RewardModelVersion.objects.create(
@@ -151,14 +165,14 @@ def _reward_round(run: TrainingRun, reporter: RunReporter) -> None:
             policy=rho,
             gain=result.gain,
             bias=result.bias,
-            metrics=result.metrics,
+            metrics=metrics,
             data_hash=result.data_hash,
             num_choices=len(data.choices),
             run=run,
         )
         run.choices.add(*data.choice_ids)
         Project.objects.filter(pk=project.pk).update(current_reward_model=version)
-        _succeed(run, summary={"reward_model": number, **_plain(result.metrics)})
+        _succeed(run, summary={"reward_model": number, **_plain(metrics)})
     if project.queue_order == Project.QueueOrder.UNCERTAINTY:
         try:  # the new version stands even if re-ordering the queue fails
             scored = tasks_score_uncertainty(project=project, reward_model=version)
