@@ -8,6 +8,7 @@ from django.views.decorators.http import require_GET, require_POST
 from labeling import selectors
 from labeling.forms import RunStartForm
 from labeling.models import Project, TrainingRun
+from labeling.selectors.learning import learning_panel
 from labeling.services import runs as run_services
 
 ACTIVE_RUN = "labeling/dashboard.html#active-run"
@@ -31,7 +32,8 @@ def dashboard(request, slug):
             response.headers["HX-Refresh"] = "true"
         return response
     board = selectors.dashboard(project=project)
-    return render(request, "labeling/dashboard.html", {"board": board, "project": project})
+    learning = learning_panel(project=project)
+    return render(request, "labeling/dashboard.html", {"board": board, "project": project, "learning": learning})
 
 
 @require_POST
