@@ -42,7 +42,7 @@ def completion_logprobs(model, tok, prompts: list[str], completions: list[str], 
         if limit:
             ids = ids[:, -limit:]
         ids = ids.to(device)
-        logits = model(ids).logits[0, -n - 1 : -1].float() / temperature
+        logits = model(ids, attention_mask=torch.ones_like(ids)).logits[0, -n - 1 : -1].float() / temperature
         logps = torch.log_softmax(logits, dim=-1).gather(1, ids[0, -n:].unsqueeze(1))
         out.append(float(logps.sum()))
     return out
