@@ -125,3 +125,46 @@ def test_intervals():
     assert wilson_interval(0, 0) == (0.0, 1.0)
     mean, low, high = mean_interval([0.0, 1.0, 0.5, 0.5])
     assert mean == 0.5 and low == pytest.approx(0.5 - 1.96 * (1 / 6) ** 0.5 / 2) and high < 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_reward_round_holds_out_the_anchor_set_and_stores_its_agreement(project, settings, monkeypatch, tmp_path):
+    import training.reward
+    from labeling.services import runs as run_services
+    from labeling.services.execution import run_execute
+    from labeling.models import RewardModelVersion
+
+    settings.QUARTET_ANCHOR_TASKS = 5
+    settings.QUARTET_ARTIFACTS_DIR = tmp_path
+    project.policy_source = "/models/rho"
+    project.reward_config = {"norm_prompts": ["p"]}
+    project.save()
+    rho = policy_initial(project=project)
+    rng = random.Random(2)
+    tasks_create(project=project, tasks=[NewTask(f"p{i}", _diverse(rng, i)) for i in range(40)], policy_version=rho)
+    tasks = list(ComparisonTask.objects.filter(project=project).order_by("pk"))
+    people = [UserFactory() for _ in range(2)]
+    oracle = get_oracle("length")
+    _label(project, tasks[:10], people, oracle, rng)
+    _label(project, tasks[10:], people[:1], oracle, rng)
+    trained_on = []
+
+    def fake_train(choices, *, out_dir, **_):
+        trained_on.extend(choices)
+        return training.reward.RewardResult(path=out_dir, metrics={"heldout_agreement": 0.5}, gain=1, bias=0, data_hash="h")
+
+    class Scorer:
+        raw = staticmethod(_perfect(oracle))
+
+    monkeypatch.setattr(training.reward, "train_reward_model", fake_train)
+    monkeypatch.setattr(training.reward, "load_reward_scorer", lambda path: Scorer())
+    run = run_services.run_start(project=project, kind="reward", trigger="t", enqueue=False)
+    assert run_execute(run_id=run.pk) == "succeeded"
+
+    anchor = anchor_set(project=project)
+    assert len(trained_on) == 50 - 10 and not {c.prompt for c in trained_on} & {t.prompt for t in anchor.tasks}
+    version = RewardModelVersion.objects.get(project=project)
+    expected = reward_agreement_on_anchor(anchor, _perfect(oracle))
+    assert version.metrics["anchor_agreement"] == pytest.approx(expected.share)
+    assert version.metrics["anchor_labels"] == 10 and version.metrics["heldout_agreement"] == 0.5
+    assert version.num_choices == 40
