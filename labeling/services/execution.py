@@ -19,8 +19,8 @@ from django.db.models import Max
 from django.utils import timezone
 
 from labeling import selectors
-from labeling.selectors.anchor import anchor_set, reward_agreement_on_anchor
 from labeling.models import PolicyVersion, Project, RewardModelVersion, TrainingRun
+from labeling.selectors.anchor import anchor_set, reward_agreement_on_anchor
 from labeling.services.imports import NewTask, tasks_create
 from labeling.services.runs import policy_current, policy_initial, run_chain_next
 
