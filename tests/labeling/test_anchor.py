@@ -4,9 +4,12 @@ import random
 
 import pytest
 
-from labeling.models import Choice, ComparisonTask, PolicyVersion
+import training.reward
+from labeling.models import Choice, ComparisonTask, PolicyVersion, RewardModelVersion
 from labeling.selectors import reward_training_data
 from labeling.selectors.anchor import anchor_set, labeler_agreement_on_anchor, reward_agreement_on_anchor
+from labeling.services import runs as run_services
+from labeling.services.execution import run_execute
 from labeling.services.imports import NewTask, tasks_create
 from labeling.services.runs import policy_initial
 from labeling.stats import mean_interval, wilson_interval
@@ -128,11 +131,6 @@ def test_intervals():
 
 @pytest.mark.django_db(transaction=True)
 def test_a_reward_round_holds_out_the_anchor_set_and_stores_its_agreement(project, settings, monkeypatch, tmp_path):
-    import training.reward
-    from labeling.models import RewardModelVersion
-    from labeling.services import runs as run_services
-    from labeling.services.execution import run_execute
-
     settings.QUARTET_ANCHOR_TASKS = 5
     settings.QUARTET_ARTIFACTS_DIR = tmp_path
     project.policy_source = "/models/rho"
