@@ -1,13 +1,19 @@
 """Label efficiency of the whole loop.
 
-    python -m bench.efficiency [--oracle length] [--milestones 500,1000,2000] [--tiny]
+    python -m bench.efficiency [--oracle compound] [--agreement 0.42] [--milestones 500,1000,2000] [--tiny]
 
 Simulated annotators label over HTTP with an oracle the policy is never told about, while the
 loop (reward round every N choices, policy round, sampling round) runs on a Celery worker, as in
-`make run`. At each milestone (number of labels) the current policy and ρ each sample one
-completion for 200 held-out prompts; reported are the oracle's win rate of the policy over ρ
-(ties count half), an estimate of KL(π‖ρ) in nats per completion on those samples, the KL the
-last policy round logged against its target, and the wall time.
+`make run`. The labeler is as noisy as people: before labeling starts, its temperature is set so
+that two of its draws on ρ's first tasks agree on `--agreement` of them (people: 38-46%), and the
+measured agreement is reported. The default `compound` preference has several parts (fullness up
+to ~16 words, tone, a complete sentence, no repeated words), so no single dial wins.
+
+At each milestone (number of labels) the current policy and ρ each sample one completion for
+200 held-out prompts; reported are the oracle's win rate of the policy over ρ (ties count half),
+KL(π‖ρ) in nats per completion on π's samples as the policy round defines it (both models
+scored at the sampling temperature; training.divergence), the KL and β the last policy round
+logged against its target (β carried across rounds), and the wall time.
 
 Prints one JSON object as its last line. A benchmark, not a test.
 """
@@ -23,31 +29,11 @@ import time
 from bench._stack import REPO, Stack, annotator
 
 
-def _sequence_logprobs(model, tok, prompts: list[str], completions: list[str]) -> list[float]:
-    """log p(completion | prompt), summed over the completion's tokens, at temperature 1."""
-    import torch
-
-    from training.sampling import prompt_text
-
-    out = []
-    for prompt, completion in zip(prompts, completions, strict=True):
-        context = tok(prompt_text(tok, prompt), return_tensors="pt").input_ids
-        target = tok(completion, return_tensors="pt", add_special_tokens=False).input_ids
-        if target.shape[1] == 0:
-            out.append(0.0)
-            continue
-        ids = torch.cat([context, target], dim=1)[:, -model.config.n_positions :]
-        with torch.inference_mode():
-            logits = model(ids).logits[0, :-1].float()
-        logps = torch.log_softmax(logits, dim=-1)
-        n = target.shape[1]
-        picked = logps[-n:].gather(1, ids[0, -n:].unsqueeze(1))
-        out.append(float(picked.sum()))
-    return out
-
-
 def evaluate(policy_path: str, rho_path: str, prompts: list[str], oracle, seed: int) -> dict:
+    """Win rate of π over ρ (one sample each per prompt, the oracle's score, ties half) and
+    KL(π‖ρ) on π's samples as the policy round defines it: sampled at T, scored at T by both."""
     from training.config import SampleConfig
+    from training.divergence import kl_estimate
     from training.models import load_policy, load_tokenizer
     from training.sampling import sample_with_model
 
@@ -61,19 +47,33 @@ def evaluate(policy_path: str, rho_path: str, prompts: list[str], oracle, seed: 
         1.0 if oracle.score(a) > oracle.score(b) else 0.5 if oracle.score(a) == oracle.score(b) else 0.0
         for a, b in zip(ours, theirs, strict=True)
     )
-    log_pi = _sequence_logprobs(policy, tok, prompts, ours)
-    log_rho = _sequence_logprobs(rho, tok, prompts, ours)
     return {
         "win_rate": round(wins / len(prompts), 4),
-        "kl_estimate": round(sum(a - b for a, b in zip(log_pi, log_rho)) / len(prompts), 3),
+        "kl_estimate": round(kl_estimate(policy, rho, tok, prompts, ours, temperature=cfg.temperature), 3),
         "mean_oracle_score_policy": round(sum(map(oracle.score, ours)) / len(ours), 3),
         "mean_oracle_score_rho": round(sum(map(oracle.score, theirs)) / len(theirs), 3),
     }
 
 
+def rho_task_texts(project) -> list[list[str]]:
+    """The four answers of every task ρ sampled for the project: where labelers are calibrated."""
+    from labeling.models import Completion
+
+    texts: dict[int, dict[int, str]] = {}
+    for task_id, position, text in Completion.objects.filter(
+        task__project=project, task__policy_version__number=0
+    ).values_list("task_id", "position", "text"):
+        texts.setdefault(task_id, {})[position] = text
+    return [[four[p] for p in range(4)] for four in texts.values()]
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(prog="python -m bench.efficiency")
-    parser.add_argument("--oracle", default="length", help="training.oracles name")
+    parser.add_argument("--oracle", default="compound", help="training.oracles name")
+    parser.add_argument(
+        "--agreement", type=float, default=0.42,
+        help="calibrate the labeler to this two-draw agreement on ρ's tasks (people: 0.38-0.46); 0 = keep its temperature",
+    )
     parser.add_argument("--milestones", default="500,1000,2000")
     parser.add_argument("--heldout", type=int, default=200, help="held-out prompts for the win rate")
     parser.add_argument("--annotators", type=int, default=4)
@@ -83,7 +83,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--tiny", action="store_true", help="a few labels and tiny rounds: a smoke run")
     args = parser.parse_args(argv)
     milestones = [int(m) for m in args.milestones.split(",")]
-    policy_config = {"steps": 8, "batch_size": 16, "lr": 3e-5, "kl_target": 4.0, "horizon": 1000}
+    policy_config = {"steps": 8, "batch_size": 16, "lr": 3e-5, "kl_target": 4.0, "horizon": 500}
     reward_config = {"n_norm_samples": 128}
     if args.tiny:
         milestones, args.heldout, args.every, args.sample = [8, 16], 8, 8, 12
@@ -97,9 +97,8 @@ def main(argv: list[str] | None = None) -> dict:
     from labeling.services import prompts_import
     from labeling.simulation import simulate
     from training.data import read_prompts
-    from training.oracles import get_oracle
+    from training.oracles import calibrated, get_oracle, two_draw_agreement
 
-    oracle = get_oracle(args.oracle)
     prompts = read_prompts(REPO / "training" / "data" / "demo_prompts.jsonl")
     random.Random(0).shuffle(prompts)
     heldout, train_prompts = prompts[: args.heldout], prompts[args.heldout :]
@@ -113,6 +112,16 @@ def main(argv: list[str] | None = None) -> dict:
     source.write_text("".join(json.dumps({"prompt": p}) + "\n" for p in train_prompts))
     prompts_import(project=project, source=source)
     call_command("sample_tasks", project="eff", verbosity=0)
+    rho_tasks = rho_task_texts(project)
+    oracle = get_oracle(args.oracle)
+    if args.agreement:
+        oracle = calibrated(oracle, rho_tasks, args.agreement)
+    labeler = {
+        "oracle": args.oracle,
+        "temperature": round(oracle.temperature, 4),
+        "two_draw_agreement_on_rho_tasks": round(two_draw_agreement(oracle, rho_tasks), 4),
+        "rho_tasks": len(rho_tasks),
+    }
     accounts = [annotator(project, f"sim{i}") for i in range(args.annotators)]
 
     results, started = [], time.monotonic()
@@ -146,6 +155,7 @@ def main(argv: list[str] | None = None) -> dict:
                 "reward_models": project.reward_models.count(),
                 "logged_kl": last_policy_run.summary.get("kl_mean_second_half") if last_policy_run else None,
                 "kl_target": policy_config.get("kl_target"),
+                "beta": policy.metrics.get("beta_final") if policy else None,
             }
             if policy:
                 point.update(evaluate(policy.artifact_path, starter, heldout, oracle, seed=milestone))
@@ -153,6 +163,7 @@ def main(argv: list[str] | None = None) -> dict:
     report = {
         "benchmark": "efficiency",
         "oracle": args.oracle,
+        "labeler": labeler,
         "annotators": args.annotators,
         "loop_every_choices": args.every,
         "heldout_prompts": args.heldout,

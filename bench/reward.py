@@ -34,6 +34,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from training.oracles import get_oracle, two_draw_agreement  # pure Python: no torch yet
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -321,6 +323,10 @@ def main(argv: list[str] | None = None) -> dict:
         "heldout_only_quartet_right": sum(q and not t for q, t in right),
         "heldout_only_trl_right": sum(t and not q for q, t in right),
         "heldout_ceiling": round(_ceiling(heldout, args.oracle), 4),
+        # Two draws of the labeler on the same task agree this often (people: 0.38-0.46).
+        "labeler_two_draw_agreement": round(
+            two_draw_agreement(get_oracle(args.oracle), [list(c.completions) for c in heldout]), 4
+        ),
         "labeler_vs_noise_free": round(labeler_vs_noise_free, 4),
         "quartet": quartet,
         "trl": trl,

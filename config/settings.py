@@ -234,6 +234,9 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 # switch the project's loop off after this many failures in a row.
 QUARTET_LOOP_RETRY_SECONDS = env.int("QUARTET_LOOP_RETRY_SECONDS", default=60)
 QUARTET_LOOP_MAX_FAILURES = env.int("QUARTET_LOOP_MAX_FAILURES", default=3)
+# The reward models' anchor set: the first K tasks sampled from ρ to get two labels, held out of
+# reward training; every reward model's agreement is measured on it (labeling/selectors/anchor.py).
+QUARTET_ANCHOR_TASKS = env.int("QUARTET_ANCHOR_TASKS", default=100)
 
 # REST API (labeling/api/): tokens for scripts, the session for the browser.
 REST_FRAMEWORK = {

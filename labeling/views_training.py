@@ -8,6 +8,7 @@ from django.views.decorators.http import require_GET, require_POST
 from labeling import selectors
 from labeling.forms import RunStartForm
 from labeling.models import Project, TrainingRun
+from labeling.selectors.learning import learning_panel
 from labeling.services import runs as run_services
 
 ACTIVE_RUN = "labeling/dashboard.html#active-run"
@@ -32,8 +33,9 @@ def dashboard(request, slug):
         return response
     board = selectors.dashboard(project=project)
     automatic = run_services.automatic_state(project=project)
+    learning = learning_panel(project=project)
     return render(request, "labeling/dashboard.html",
-                  {"board": board, "project": project, "automatic": automatic})
+                  {"board": board, "project": project, "automatic": automatic, "learning": learning})
 
 
 @require_POST

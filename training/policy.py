@@ -286,7 +286,9 @@ def update_policy(
         "reward_last": records[-1]["reward"] if records else None,
         "kl_last": records[-1]["kl"] if records else None,
         "kl_mean_second_half": sum(r["kl"] for r in tail) / len(tail) if tail else None,
+        "beta_start": cfg.beta,
         "beta_final": controller.beta,
+        "kl_target": cfg.kl_target,
         "episodes": len(records) * cfg.batch_size,
     }
     with atomic_output_dir(out_dir) as tmp:

@@ -116,14 +116,19 @@ class RewardData:
     choices: list  # training.data.FourWayChoice
 
 
-def reward_training_data(*, project: Project, upto_choice_id: int | None) -> RewardData:
+def reward_training_data(
+    *, project: Project, upto_choice_id: int | None, exclude_task_ids: list[int] | None = None
+) -> RewardData:
     """Every best-of-four choice of the project (up to ``upto_choice_id``) as FourWayChoice,
-    completions in canonical order and ``best`` the canonical position chosen."""
+    completions in canonical order and ``best`` the canonical position chosen. Choices on
+    ``exclude_task_ids`` (the anchor set, which measures every reward model) are left out."""
     from training.data import FourWayChoice  # plain dataclasses; no torch
 
     rows = Choice.objects.filter(project=project, kind=Choice.Kind.BEST)
     if upto_choice_id is not None:
         rows = rows.filter(pk__lte=upto_choice_id)
+    if exclude_task_ids:
+        rows = rows.exclude(task_id__in=exclude_task_ids)
     rows = [
         (pk, task_id, training_prompt(text, messages), best)
         for pk, task_id, text, messages, best in rows.order_by("pk").values_list(

@@ -10,7 +10,7 @@ import logging
 import threading
 import time
 import traceback
-from dataclasses import fields
+from dataclasses import fields, replace
 from pathlib import Path
 
 from django.conf import settings
@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from labeling import selectors
 from labeling.models import PolicyVersion, Project, RewardModelVersion, TrainingRun
+from labeling.selectors.anchor import anchor_set, reward_agreement_on_anchor
 from labeling.services.imports import NewTask, tasks_create
 from labeling.selectors.demonstrations import sft_training_data
 from labeling.services.runs import policy_current, policy_reference, run_chain_next
@@ -130,8 +131,14 @@ def _reward_round(run: TrainingRun, reporter: RunReporter) -> None:
 
     project = run.project
     rho = policy_reference(project=project)
-    data = selectors.reward_training_data(project=project, upto_choice_id=run.choices_upto)
-    reporter.note(f"training on {len(data.choices)} choices from rho {rho.artifact_path}")
+    anchor = anchor_set(project=project, upto_choice_id=run.choices_upto)
+    data = selectors.reward_training_data(
+        project=project, upto_choice_id=run.choices_upto, exclude_task_ids=anchor.task_ids
+    )
+    reporter.note(
+        f"training on {len(data.choices)} choices from rho {rho.artifact_path}; "
+        f"{len(anchor.tasks)} anchor tasks held out"
+    )
     cfg = _config(RewardConfig, run.config)
     if cfg.norm_prompts is None:
         cfg.norm_prompts = selectors.prompts_for_policy_round(project=project, limit=cfg.n_norm_samples)
@@ -143,6 +150,13 @@ def _reward_round(run: TrainingRun, reporter: RunReporter) -> None:
         cfg=cfg,
         progress=reporter,
     )
+    metrics = dict(result.metrics)
+    if anchor.tasks:
+        from training.reward import load_reward_scorer
+
+        measured = reward_agreement_on_anchor(anchor, load_reward_scorer(result.path).raw)
+        metrics.update(measured.as_metrics())
+        reporter.note(f"anchor-set agreement {measured.share:.3f} on {measured.labels} labels")
     with transaction.atomic():
         number = (project.reward_models.aggregate(m=Max("number"))["m"] or 0) + 1
         version = RewardModelVersion.objects.create(
@@ -152,14 +166,14 @@ def _reward_round(run: TrainingRun, reporter: RunReporter) -> None:
             policy=rho,
             gain=result.gain,
             bias=result.bias,
-            metrics=result.metrics,
+            metrics=metrics,
             data_hash=result.data_hash,
             num_choices=len(data.choices),
             run=run,
         )
         run.choices.add(*data.choice_ids)
         Project.objects.filter(pk=project.pk).update(current_reward_model=version)
-        _succeed(run, summary={"reward_model": number, **_plain(result.metrics)})
+        _succeed(run, summary={"reward_model": number, **_plain(metrics)})
     if project.queue_order == Project.QueueOrder.UNCERTAINTY:
         try:  # the new version stands even if re-ordering the queue fails
             scored = tasks_score_uncertainty(project=project, reward_model=version)
@@ -176,16 +190,21 @@ def _policy_round(run: TrainingRun, reporter: RunReporter) -> None:
     rho = policy_reference(project=project)
     base, reward = run.base_policy, run.base_reward_model
     prompts = selectors.prompts_for_policy_round(project=project)
-    reporter.note(f"policy v{base.number} against reward v{reward.number}, {len(prompts)} prompts")
+    cfg = policy_config_from_parent(_config(PolicyConfig, run.config), parent=base)
+    reporter.note(
+        f"policy v{base.number} against reward v{reward.number}, {len(prompts)} prompts, β {cfg.beta:.4g}"
+    )
     result = update_policy(
         policy_path=base.artifact_path,
         reference_path=rho.artifact_path,
         reward_path=reward.artifact_path,
         prompts=prompts,
         out_dir=str(_artifact_dir(project, "policy", run.pk)),
-        cfg=_config(PolicyConfig, run.config),
+        cfg=cfg,
         progress=reporter,
     )
+    # Episodes since ρ: the controller's horizon is counted over the whole run, not one round.
+    final = {**result.final, "episodes_total": int(base.metrics.get("episodes_total", 0)) + result.final["episodes"]}
     with transaction.atomic():
         number = (project.policy_versions.aggregate(m=Max("number"))["m"] or 0) + 1
         version = PolicyVersion.objects.create(
@@ -195,10 +214,25 @@ def _policy_round(run: TrainingRun, reporter: RunReporter) -> None:
             artifact_path=result.path,
             reward_model=reward,
             run=run,
-            metrics=_plain(result.final),
+            metrics=_plain(final),
         )
         Project.objects.filter(pk=project.pk).update(current_policy=version)
-        _succeed(run, summary={"policy": number, **_plain(result.final)})
+        _succeed(run, summary={"policy": number, **_plain(final)})
+
+
+def policy_config_from_parent(cfg, *, parent: PolicyVersion):
+    """The round's PolicyConfig with β carried over from the parent version.
+
+    With a KL target, β is the state of one controller that runs across the whole loop (Ziegler
+    et al.): each round starts from the β its parent round ended with, so the target is
+    approached over rounds rather than each round restarting from the configured β. Without a
+    target β is fixed and the configured value stands; ρ (version 0) has no β of its own.
+    Pure: returns a new config, changes nothing.
+    """
+    carried = parent.metrics.get("beta_final") if parent.number > 0 else None
+    if cfg.kl_target is None or carried is None:
+        return cfg
+    return replace(cfg, beta=float(carried))
 
 
 def _sampling_round(run: TrainingRun, reporter: RunReporter) -> None:

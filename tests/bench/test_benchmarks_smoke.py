@@ -93,6 +93,7 @@ def test_efficiency_smoke():
     assert report["failed_runs"] == 0 and len(report["milestones"]) == 2
     last = report["milestones"][-1]
     assert last["policy_version"] >= 1 and 0 <= last["win_rate"] <= 1
+    assert report["labeler"]["two_draw_agreement_on_rho_tasks"] == pytest.approx(0.42, abs=1e-3)
 
 
 def test_import_memory_smoke():
