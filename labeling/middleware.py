@@ -32,6 +32,12 @@ def database_busy(exc: BaseException) -> bool:
     return any(marker in text for marker in _BUSY_SQLITE)
 
 
+def busy_api_body() -> dict:
+    """The JSON body of an API answer to a busy database (the API's exception handler uses it:
+    DRF handles a view's exceptions before any middleware would see them)."""
+    return {"detail": _MESSAGE, "retry_after": RETRY_AFTER_S}
+
+
 class DatabaseBusyMiddleware:
     def __init__(self, get_response):
         self.get_response = get_response
@@ -44,7 +50,7 @@ class DatabaseBusyMiddleware:
             return None
         logger.warning("database busy on %s %s: %s", request.method, request.path, exception)
         if request.path.startswith("/api/"):
-            response = JsonResponse({"detail": _MESSAGE, "retry_after": RETRY_AFTER_S}, status=503)
+            response = JsonResponse(busy_api_body(), status=503)
         elif request.headers.get("HX-Request"):
             response = HttpResponse(f'<p class="flash error" role="alert">{_MESSAGE}</p>', status=503)
         else:

@@ -13,6 +13,7 @@ from rest_framework.views import exception_handler as drf_exception_handler
 
 from labeling.api.permissions import project_for_request
 from labeling.api.serializers import Error
+from labeling.middleware import RETRY_AFTER_S, busy_api_body, database_busy
 
 
 class Pagination(PageNumberPagination):
@@ -83,6 +84,9 @@ def exception_handler(exc, context):
     response = drf_exception_handler(exc, context)
     if response is not None:
         return response
+    if database_busy(exc):
+        log.warning("database busy on the API: %s", exc)
+        return Response(busy_api_body(), status=503, headers={"Retry-After": str(RETRY_AFTER_S)})
     if isinstance(exc, (SuspiciousOperation, RecursionError)):
         return Response({"detail": f"Bad request: {exc}" if str(exc) else "Bad request."}, status=400)
     log.error("API error", exc_info=(type(exc), exc, exc.__traceback__))

@@ -77,6 +77,17 @@ def demonstration_write(
         )
         if assignment is None:
             raise LabelingError("This task is not assigned to you.")
+        prompt = assignment.task.prompt
+        content_hash = demonstration_hash(prompt.text_hash, text)
+        earlier = Demonstration.objects.filter(
+            annotator=annotator, comparison_task_id=assignment.task_id, source=Demonstration.Source.WRITTEN
+        ).first()
+        if earlier is not None:
+            # The same answer sent again (a retry whose first answer was lost) is acknowledged;
+            # a second, different answer to the same task is refused.
+            if earlier.content_hash == content_hash:
+                return earlier
+            raise LabelingError("You already wrote an answer for this task.")
         completion = None
         if position is not None:
             comparison_record(
@@ -84,7 +95,6 @@ def demonstration_write(
                 kind="best", position=position, decision_ms=decision_ms,
             )
             completion = Completion.objects.get(task_id=assignment.task_id, position=position)
-        prompt = assignment.task.prompt
         return Demonstration.objects.create(
             project=project,
             prompt=prompt,
@@ -94,7 +104,7 @@ def demonstration_write(
             comparison_task_id=assignment.task_id,
             time_ms=_clamp_ms(time_ms),
             source=Demonstration.Source.WRITTEN,
-            content_hash=demonstration_hash(prompt.text_hash, text),
+            content_hash=content_hash,
         )
 
 

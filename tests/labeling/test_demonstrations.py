@@ -82,7 +82,9 @@ def test_a_refused_demonstration_writes_nothing(project, annotator, case):
         project.annotators.add(other)
         kwargs["annotator"] = other
     else:
-        demonstration_write(**kwargs)
+        first = demonstration_write(**kwargs)
+        assert demonstration_write(**kwargs) == first  # the same answer again: acknowledged
+        kwargs["text"] = "a different answer"
     before = (Demonstration.objects.count(), Choice.objects.count())
     with pytest.raises(LabelingError):
         demonstration_write(**kwargs)
