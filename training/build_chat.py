@@ -20,7 +20,7 @@ import torch
 
 from training.artifacts import atomic_output_dir
 from training.config import ChatStarterConfig, SampleConfig, SupervisedConfig
-from training.instructions import build_instruction_set
+from training.instructions import build_instruction_groups, build_instruction_set
 from training.models import load_policy, load_tokenizer
 from training.sampling import sample_with_model
 from training.sft import Demonstration, train_supervised
@@ -96,9 +96,15 @@ def build_chat_starter(out_dir: str, cfg: ChatStarterConfig | None = None, progr
 
 
 def chat_demo_prompts(seed: int = 0, n: int = 96) -> list[list[dict]]:
-    """Conversation prompts about the modules the chat starter was not tuned on."""
-    _, held = build_instruction_set(seed=seed)
-    return [p for p, _ in held[:n]]
+    """Conversation prompts about the modules the chat starter was not tuned on: every
+    two-turn one, then the rest taken in turn from each held-out module, so all are covered."""
+    _, groups = build_instruction_groups(seed=seed)
+    multi = [p for g in groups for p, _ in g if sum(m["role"] == "user" for m in p) > 1]
+    rest = [p for g in groups for p, _ in g if p not in multi]
+    by_module = [[p for p, _ in g if p not in multi] for g in groups]
+    turns = [g[i] for i in range(max(map(len, by_module))) for g in by_module if i < len(g)]
+    assert len(turns) == len(rest)
+    return (multi + turns)[:n]
 
 
 def write_chat_demo_prompts(path: str | Path, seed: int = 0, n: int = 96) -> int:

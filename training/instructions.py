@@ -191,17 +191,25 @@ def module_examples(m: ModuleDoc, rng: random.Random) -> list[tuple[list[dict], 
     return out
 
 
-def build_instruction_set(
+def build_instruction_groups(
     seed: int = 0, heldout_fraction: float = 0.15
-) -> tuple[list[tuple[list[dict], str]], list[tuple[list[dict], str]]]:
-    """(train, heldout) demonstrations; held out by module, so held-out loss measures answers
-    about modules the model was never tuned on."""
+) -> tuple[list[list[tuple[list[dict], str]]], list[list[tuple[list[dict], str]]]]:
+    """(train, heldout) demonstrations grouped by module; held out by module, so held-out loss
+    measures answers about modules the model was never tuned on."""
     rng = random.Random(seed)
     modules = stdlib_modules()
     rng.shuffle(modules)
     n_heldout = max(1, int(len(modules) * heldout_fraction))
     held, train = modules[:n_heldout], modules[n_heldout:]
     return (
-        [ex for m in train for ex in module_examples(m, rng)],
-        [ex for m in held for ex in module_examples(m, rng)],
+        [module_examples(m, rng) for m in train],
+        [module_examples(m, rng) for m in held],
     )
+
+
+def build_instruction_set(
+    seed: int = 0, heldout_fraction: float = 0.15
+) -> tuple[list[tuple[list[dict], str]], list[tuple[list[dict], str]]]:
+    """(train, heldout) demonstrations, flat; see build_instruction_groups."""
+    train, held = build_instruction_groups(seed, heldout_fraction)
+    return [ex for g in train for ex in g], [ex for g in held for ex in g]

@@ -29,7 +29,10 @@ def test_markdown_score_rewards_structure_and_punishes_open_fences():
 def test_chat_score_is_a_compound_preference():
     # Markdown (2) + names the function (1.5) + 15-60 words (1).
     assert chat_score(ASK, GOOD) == 4.5
-    off_topic = GOOD.replace("glob.escape", "os.path").replace("`glob`", "`os`")
+    off_topic = (
+        "`os.path`: common pathname manipulations, such as joining and splitting paths.\n\n"
+        "- Module: `os`\n- Arguments: `path`"
+    )
     assert chat_score(ASK, off_topic) == 3.0
     assert chat_score(ASK, "glob.escape escapes.") < chat_score(ASK, GOOD) - 2
     rambling = GOOD + " more" * 120
