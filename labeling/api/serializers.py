@@ -162,6 +162,10 @@ class ChoiceFilters(serializers.Serializer):
         required=False, min_value=0, max_value=1,
         help_text="leave out annotators whose gold accuracy is below this share",
     )
+    evaluation = serializers.ChoiceField(
+        choices=["exclude", "only", "include"], default="exclude",
+        help_text="evaluation rounds' choices: left out (default), alone, or with the others",
+    )
 
 
 def export_filters(data: dict) -> ExportFilters:
@@ -174,6 +178,7 @@ def export_filters(data: dict) -> ExportFilters:
         include_flagged=data["include_flagged"],
         agreeing_only=data["agreeing_only"],
         min_gold_accuracy=data.get("min_gold_accuracy"),
+        evaluation=data.get("evaluation", "exclude"),
     )
 
 

@@ -1,5 +1,6 @@
 """Quartet's data model. Fields, constraints and cheap properties only; writes live in services."""
 
+from labeling.models.evaluation import Evaluation, EvaluationItem
 from labeling.models.queue import (
     COMPLETIONS_PER_TASK,
     Assignment,
@@ -18,6 +19,8 @@ __all__ = [
     "Choice",
     "ComparisonTask",
     "Completion",
+    "Evaluation",
+    "EvaluationItem",
     "PolicyVersion",
     "Project",
     "Prompt",

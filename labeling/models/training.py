@@ -41,6 +41,7 @@ class TrainingRun(models.Model):
         REWARD = "reward", "Reward round"
         POLICY = "policy", "Policy round"
         SAMPLING = "sampling", "Sampling round"
+        EVALUATION = "evaluation", "Evaluation round"
 
     class Status(models.TextChoices):
         QUEUED = "queued", "Queued"

@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from labeling import hotpath
 from labeling.models import Assignment, Choice, ComparisonTask, Completion, Project, Prompt
+from labeling.selectors.evaluation import evaluation_panel
 
 
 @dataclass(frozen=True)
@@ -91,7 +92,10 @@ def reward_training_data(*, project: Project, upto_choice_id: int | None) -> Rew
     completions in canonical order and ``best`` the canonical position chosen."""
     from training.data import FourWayChoice  # plain dataclasses; no torch
 
-    rows = Choice.objects.filter(project=project, kind=Choice.Kind.BEST)
+    # Evaluation tasks and held-out prompts are never training data.
+    rows = Choice.objects.filter(
+        project=project, kind=Choice.Kind.BEST, task__is_evaluation=False, task__prompt__is_evaluation=False
+    )
     if upto_choice_id is not None:
         rows = rows.filter(pk__lte=upto_choice_id)
     rows = list(rows.order_by("pk").values_list("pk", "task_id", "task__prompt__text", "completion__position"))
@@ -109,21 +113,23 @@ def reward_training_data(*, project: Project, upto_choice_id: int | None) -> Rew
 
 
 def prompts_for_policy_round(*, project: Project, limit: int = 2000) -> list[str]:
-    """Prompts a policy round optimizes on: the project's prompts, newest first."""
+    """Prompts a policy round optimizes on (and a reward round normalizes on): the project's
+    prompts outside the evaluation split, newest first."""
     return list(
-        Prompt.objects.filter(project=project).order_by("-pk").values_list("text", flat=True)[:limit]
+        Prompt.objects.filter(project=project, is_evaluation=False).order_by("-pk").values_list("text", flat=True)[:limit]
     )
 
 
 def prompts_for_sampling(*, project: Project, policy_version_id: int, count: int, seed: int) -> list[str]:
-    """``count`` prompts for a sampling round, preferring those the policy has sampled least."""
+    """``count`` prompts for a sampling round (never evaluation prompts), preferring those the
+    policy has sampled least."""
     import random
 
     sampled = set(
         ComparisonTask.objects.filter(project=project, policy_version_id=policy_version_id)
         .values_list("prompt_id", flat=True)
     )
-    prompts = list(Prompt.objects.filter(project=project).values_list("pk", "text"))
+    prompts = list(Prompt.objects.filter(project=project, is_evaluation=False).values_list("pk", "text"))
     rng = random.Random(seed)
     rng.shuffle(prompts)
     prompts.sort(key=lambda row: row[0] in sampled)  # stable: unsampled ones first
@@ -143,6 +149,7 @@ class Dashboard:
     new_choices: int
     open_tasks: int
     charts: dict
+    evaluation: object  # labeling.selectors.evaluation.EvaluationPanel
 
 
 def active_run(*, project: Project):
@@ -195,4 +202,5 @@ def dashboard(*, project: Project) -> Dashboard:
         new_choices=choices_since_last_reward_round(project=project),
         open_tasks=ComparisonTask.objects.filter(project=project, status=ComparisonTask.Status.OPEN).count(),
         charts=dashboard_charts(project=project),
+        evaluation=evaluation_panel(project=project),
     )

@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from labeling import selectors
 from labeling.models import PolicyVersion, Project, RewardModelVersion, TrainingRun
+from labeling.services import evaluation as evaluation_services
 from labeling.services.imports import NewTask, tasks_create
 from labeling.services.runs import policy_current, policy_initial, run_chain_next
 
@@ -225,14 +226,27 @@ def _sampling_round(run: TrainingRun, reporter: RunReporter) -> None:
             tasks_score_uncertainty(project=project, reward_model=project.current_reward_model, task_ids=list(new_ids))
         retired = 0
         if project.retire_after_versions is not None:
-            retired = project.tasks.filter(
-                status="open", generation__lt=policy.number - project.retire_after_versions
+            retired = project.tasks.filter(  # evaluation tasks wait for their verdict
+                status="open", is_evaluation=False, generation__lt=policy.number - project.retire_after_versions
             ).update(status="retired")
         _succeed(
             run,
             summary={"policy": policy.number, "tasks_created": created.created,
                      "duplicates": created.duplicates, "tasks_retired": retired},
         )
+
+
+def _evaluation_round(run: TrainingRun, reporter: RunReporter) -> None:
+    from training.config import SampleConfig
+
+    evaluation = run.evaluation
+    draw = evaluation_services.evaluation_sample(
+        evaluation=evaluation, cfg=_config(SampleConfig, run.config), seed=run.pk,
+        progress=reporter, note=reporter.note,
+    )
+    with transaction.atomic():
+        summary = evaluation_services.evaluation_store(evaluation=evaluation, draw=draw)
+        _succeed(run, summary=summary)
 
 
 def tasks_score_uncertainty(*, project: Project, reward_model: RewardModelVersion, task_ids=None) -> int:
@@ -278,7 +292,8 @@ def _succeed(run: TrainingRun, *, summary: dict) -> None:
         progress_step=max(run.progress_step, 1), progress_total=max(run.progress_total, 1),
     )
     run.status = Status.SUCCEEDED
-    run_chain_next(run=run)
+    if run_chain_next(run=run) is None:
+        evaluation_services.evaluation_maybe_auto(run=run)
 
 
 def run_mark_failed(*, run_id: int, error: str) -> None:
@@ -288,7 +303,10 @@ def run_mark_failed(*, run_id: int, error: str) -> None:
     )
 
 
-ROUNDS = {Kind.REWARD: _reward_round, Kind.POLICY: _policy_round, Kind.SAMPLING: _sampling_round}
+ROUNDS = {
+    Kind.REWARD: _reward_round, Kind.POLICY: _policy_round, Kind.SAMPLING: _sampling_round,
+    Kind.EVALUATION: _evaluation_round,
+}
 
 
 def run_execute(*, run_id: int, echo=None) -> str:

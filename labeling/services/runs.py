@@ -48,7 +48,7 @@ def _enqueue(run_id: int) -> None:
     run = TrainingRun.objects.only("kind", "status").get(pk=run_id)
     if run.status != Status.QUEUED:
         return
-    task = tasks.sampling_round if run.kind == Kind.SAMPLING else tasks.training_round
+    task = tasks.sampling_round if run.kind in (Kind.SAMPLING, Kind.EVALUATION) else tasks.training_round
     try:
         result = task.apply_async(
             args=[run_id],
@@ -103,6 +103,7 @@ def run_start(
                     Kind.REWARD: project.reward_config,
                     Kind.POLICY: project.policy_config,
                     Kind.SAMPLING: project.sample_config,
+                    Kind.EVALUATION: project.sample_config,
                 }[kind],
             )
     except IntegrityError:
