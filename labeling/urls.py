@@ -1,6 +1,6 @@
 from django.urls import path
 
-from labeling import views, views_exports, views_quality, views_training
+from labeling import views, views_evaluation, views_exports, views_quality, views_training
 
 app_name = "labeling"
 
@@ -20,4 +20,6 @@ urlpatterns = [
     path("p/<slug:slug>/training/", views_training.dashboard, name="dashboard"),
     path("p/<slug:slug>/training/start/", views_training.run_start, name="run_start"),
     path("p/<slug:slug>/training/runs/<int:run_id>/cancel/", views_training.run_cancel, name="run_cancel"),
+    path("p/<slug:slug>/training/evaluate/", views_evaluation.evaluation_start, name="evaluation_start"),
+    path("p/<slug:slug>/training/evaluation-split/", views_evaluation.evaluation_split, name="evaluation_split"),
 ]
