@@ -90,7 +90,7 @@ class ChoiceOut(serializers.ModelSerializer):
 class PromptOut(serializers.ModelSerializer):
     class Meta:
         model = Prompt
-        fields = ["id", "text", "metadata", "created_at"]
+        fields = ["id", "text", "metadata", "is_evaluation", "created_at"]
 
 
 class TaskOut(serializers.ModelSerializer):
@@ -102,7 +102,7 @@ class TaskOut(serializers.ModelSerializer):
     class Meta:
         model = ComparisonTask
         fields = ["id", "prompt", "completions", "status", "policy_version", "priority",
-                  "annotations_wanted", "choices", "created_at"]
+                  "annotations_wanted", "choices", "is_evaluation", "created_at"]
 
 
 class PolicyOut(serializers.ModelSerializer):

@@ -184,3 +184,12 @@ def test_automatic_evaluation_follows_a_policy_round_when_the_project_asks(proje
     started = evaluation_services.evaluation_maybe_auto(run=policy_run)
     assert started.kind == "evaluation" and started.evaluation.candidate.number == 1
     assert started.evaluation.baseline.number == 0
+
+
+def test_the_labeling_page_shows_an_evaluation_task_like_any_other(project, annotator_client):
+    prompts_import(project=project, source=_jsonl([{"prompt": "eval 0", "split": "evaluation"}]))
+    _evaluation_with_tasks(project, prompts=["eval 0"])
+    page = annotator_client.get(f"/p/{project.slug}/")
+    html = page.content.decode()
+    assert page.status_code == 200 and "eval 0 cand A" in html and "eval 0 base B" in html
+    assert "evaluat" not in html.lower() and "candidate" not in html.lower()
