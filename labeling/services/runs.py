@@ -148,8 +148,9 @@ def choices_since_last_reward_round(*, project: Project) -> int:
         .exclude(status__in=[Status.FAILED, Status.CANCELLED])
         .aggregate(upto=Max("choices_upto"))["upto"]
     )
+    # Evaluation rounds' choices never train, so they never trigger a reward round either.
     return Choice.objects.filter(
-        project=project, kind=Choice.Kind.BEST, pk__gt=int(last or 0)
+        project=project, kind=Choice.Kind.BEST, pk__gt=int(last or 0), task__is_evaluation=False
     ).count()
 
 
@@ -182,8 +183,8 @@ def queue_maybe_refill(*, project: Project) -> TrainingRun | None:
     """Sample new tasks when fewer than the low-water mark are open and nothing else runs."""
     if not project.queue_low_water or not project.policy_source:
         return None
-    open_tasks = ComparisonTask.objects.filter(
-        project=project, status=ComparisonTask.Status.OPEN
+    open_tasks = ComparisonTask.objects.filter(  # evaluation tasks do not feed the loop
+        project=project, status=ComparisonTask.Status.OPEN, is_evaluation=False
     ).count()
     if open_tasks >= project.queue_low_water:
         return None

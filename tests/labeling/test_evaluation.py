@@ -19,7 +19,7 @@ from labeling.services import (
 from labeling.services import evaluation as evaluation_services
 from labeling.services.exports import ExportFilters, choices_for_export
 from labeling.services.imports import ImportValidationError
-from labeling.services.runs import RunNotPossible
+from labeling.services.runs import RunNotPossible, choices_since_last_reward_round, queue_maybe_refill
 from tests.factories import UserFactory, make_tasks
 
 pytestmark = pytest.mark.django_db
@@ -193,3 +193,17 @@ def test_the_labeling_page_shows_an_evaluation_task_like_any_other(project, anno
     html = page.content.decode()
     assert page.status_code == 200 and "eval 0 cand A" in html and "eval 0 base B" in html
     assert "evaluat" not in html.lower() and "candidate" not in html.lower()
+
+
+def test_evaluation_choices_neither_trigger_the_loop_nor_count_as_queue(project):
+    make_tasks(project, 2, prefix="train")
+    prompts_import(project=project, source=_jsonl([{"prompt": f"eval {i}", "split": "evaluation"} for i in range(3)]))
+    _evaluation_with_tasks(project, prompts=[f"eval {i}" for i in range(3)])
+    type(project).objects.filter(pk=project.pk).update(queue_low_water=3)
+    project.refresh_from_db()
+    # 5 open tasks, but only 2 the loop can learn from: below the low-water mark of 3.
+    refill = queue_maybe_refill(project=project)
+    assert refill is not None and refill.kind == "sampling"
+    TrainingRun.objects.filter(pk=refill.pk).update(status="cancelled")
+    _label_all(project, UserFactory(), pick=lambda task: 0)
+    assert choices_since_last_reward_round(project=project) == 2  # of 5 choices, 3 on evaluation tasks
