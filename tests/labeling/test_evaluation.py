@@ -207,3 +207,23 @@ def test_evaluation_choices_neither_trigger_the_loop_nor_count_as_queue(project)
     TrainingRun.objects.filter(pk=refill.pk).update(status="cancelled")
     _label_all(project, UserFactory(), pick=lambda task: 0)
     assert choices_since_last_reward_round(project=project) == 2  # of 5 choices, 3 on evaluation tasks
+
+
+def test_staff_hold_out_prompts_and_start_a_round_from_the_dashboard(client, staff, project, annotator):
+    _with_versions(project)
+    prompts_import(project=project, source=_jsonl([{"prompt": f"p {i}"} for i in range(6)]))
+    client.force_login(annotator)
+    assert client.post(f"/p/{project.slug}/training/evaluation-split/", {"size": 2}).status_code == 403
+    client.force_login(staff)
+    page = client.post(f"/p/{project.slug}/training/evaluation-split/", {"size": 4}, follow=True)
+    assert "4 prompts are held out for evaluation" in page.content.decode()
+    project.refresh_from_db()
+    assert project.evaluation_split_size == 4 and Prompt.objects.filter(is_evaluation=True).count() == 4
+    page = client.post(f"/p/{project.slug}/training/evaluate/", {"candidate": 1, "baseline": 1}, follow=True)
+    assert "earlier version" in page.content.decode() and not Evaluation.objects.exists()
+    page = client.post(f"/p/{project.slug}/training/evaluate/", {"candidate": 1, "baseline": 0, "prompts": 3},
+                       follow=True)
+    assert "queued on 3 prompts" in page.content.decode()
+    assert Evaluation.objects.get().run.status == "queued"
+    assert "v1 vs v0" not in page.content.decode()  # no figures until it has some: the table lists it
+    assert "No evaluation rounds yet." not in page.content.decode()
