@@ -6,6 +6,7 @@ from labeling.models import (
     Choice,
     ComparisonTask,
     Completion,
+    Evaluation,
     PolicyVersion,
     Project,
     Prompt,
@@ -71,8 +72,8 @@ class ProjectAdmin(admin.ModelAdmin):
 
 @admin.register(Prompt)
 class PromptAdmin(admin.ModelAdmin):
-    list_display = ["id", "short_text", "project", "created_at"]
-    list_filter = ["project"]
+    list_display = ["id", "short_text", "project", "is_evaluation", "created_at"]
+    list_filter = ["project", "is_evaluation"]
     search_fields = ["text"]
     readonly_fields = ["text_hash"]
 
@@ -98,7 +99,7 @@ class CompletionInline(admin.TabularInline):
 @admin.register(ComparisonTask)
 class ComparisonTaskAdmin(admin.ModelAdmin):
     list_display = ["id", "project", "status", "generation", "priority", "annotations_wanted", "created_at"]
-    list_filter = ["project", "status", "generation"]
+    list_filter = ["project", "status", "generation", "is_evaluation"]
     search_fields = ["prompt__text"]
     raw_id_fields = ["prompt", "policy_version"]
     readonly_fields = ["content_hash"]
@@ -152,3 +153,16 @@ class TrainingRunAdmin(admin.ModelAdmin):
     def cancel_runs(self, request, queryset):
         for run in queryset:
             run_services.run_cancel(run=run)
+
+
+@admin.register(Evaluation)
+class EvaluationAdmin(admin.ModelAdmin):
+    """Read-only: evaluation rounds are started from the dashboard, the API or evaluate_policy."""
+
+    list_display = ["id", "project", "candidate", "baseline", "num_prompts", "predicted_win_rate", "created_at"]
+    list_filter = ["project"]
+    readonly_fields = ["project", "run", "candidate", "baseline", "num_prompts", "reward_model",
+                       "predicted_win_rate"]
+
+    def has_add_permission(self, request):
+        return False

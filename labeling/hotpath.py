@@ -39,21 +39,25 @@ def _rows(sql: str, params: list) -> list[tuple]:
 
 
 def project_for_labeling(*, slug: str, user_id: int, is_staff: bool) -> Project | None:
-    """The project if the user may label it (staff: any), with ``annotator_paused`` set."""
+    """The project if the user may label it (staff: any), with ``annotator_paused`` and
+    ``evaluation_open`` (an evaluation task is open: a partial index answers) set."""
     j = Project._meta
     members = j.get_field("annotators").remote_field.through._meta.db_table
     paused = j.get_field("paused_annotators").remote_field.through._meta.db_table
     rows = list(Project.objects.raw(
         f"""SELECT p.*, EXISTS (SELECT 1 FROM {paused} z WHERE z.project_id = p.id AND z.user_id = %s)
-                   AS annotator_paused
+                   AS annotator_paused,
+                   EXISTS (SELECT 1 FROM {T} e WHERE e.project_id = p.id AND e.status = 'open'
+                           AND e.is_evaluation = %s) AS evaluation_open
             FROM {j.db_table} p
             WHERE p.slug = %s
               AND (%s OR EXISTS (SELECT 1 FROM {members} m WHERE m.project_id = p.id AND m.user_id = %s))""",
-        [user_id, slug, bool(is_staff), user_id],
+        [user_id, True, slug, bool(is_staff), user_id],
     ))
     if not rows:
         return None
     rows[0].annotator_paused = bool(rows[0].annotator_paused)
+    rows[0].evaluation_open = bool(rows[0].evaluation_open)
     return rows[0]
 
 
@@ -74,21 +78,22 @@ def pending(*, project_id: int, annotator_id: int, now: datetime) -> list[tuple]
 
 
 def candidates(*, project_id: int, annotator_id: int, now: datetime, limit: int,
-               uncertainty_first: bool) -> list[tuple[int, int]]:
+               uncertainty_first: bool, evaluation: bool = False) -> list[tuple[int, int]]:
     """Open, non-gold tasks this annotator has not been handed, with a free slot, in queue
-    order: (task id, annotations wanted). On PostgreSQL the rows are locked, skipping rows other
-    transactions hold; on SQLite the IMMEDIATE transaction already serializes hand-outs."""
+    order: (task id, annotations wanted); evaluation tasks only when ``evaluation``, else none.
+    On PostgreSQL the rows are locked, skipping rows other transactions hold; on SQLite the
+    IMMEDIATE transaction already serializes hand-outs."""
     order = "t.generation DESC, t.priority DESC, t.created_at, t.id"
     if uncertainty_first:
         order = "COALESCE(t.uncertainty, -1.0) DESC, " + order  # unscored last; matches the index
     lock = " FOR UPDATE OF t SKIP LOCKED" if connection.vendor == "postgresql" else ""
     return _rows(
         f"""SELECT t.id, t.annotations_wanted FROM {T} t
-            WHERE t.project_id = %s AND t.status = 'open' AND t.is_gold = %s
+            WHERE t.project_id = %s AND t.status = 'open' AND t.is_gold = %s AND t.is_evaluation = %s
               AND NOT EXISTS (SELECT 1 FROM {A} s WHERE s.task_id = t.id AND s.annotator_id = %s)
               AND (SELECT COUNT(*) FROM {A} b WHERE b.task_id = t.id AND {_LIVE}) < t.annotations_wanted
             ORDER BY {order} LIMIT %s{lock}""",
-        [project_id, False, annotator_id, _dt(now), limit],
+        [project_id, False, bool(evaluation), annotator_id, _dt(now), limit],
     )
 
 

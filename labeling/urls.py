@@ -1,6 +1,6 @@
 from django.urls import path
 
-from labeling import views, views_demonstrations, views_exports, views_quality, views_training
+from labeling import views, views_demonstrations, views_evaluation, views_exports, views_quality, views_training
 
 app_name = "labeling"
 
@@ -28,4 +28,6 @@ urlpatterns = [
          name="demonstrations_import"),
     path("p/<slug:slug>/training/sft/", views_demonstrations.sft_start, name="sft_start"),
     path("p/<slug:slug>/training/reference/", views_demonstrations.reference_set, name="reference_set"),
+    path("p/<slug:slug>/training/evaluate/", views_evaluation.evaluation_start, name="evaluation_start"),
+    path("p/<slug:slug>/training/evaluation-split/", views_evaluation.evaluation_split, name="evaluation_split"),
 ]

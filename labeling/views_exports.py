@@ -38,6 +38,11 @@ class ExportForm(forms.Form):
         required=False, min_value=0, max_value=1, label="Leave out annotators below this gold accuracy",
         help_text="0–1, e.g. 0.6; counts once an annotator has the project's minimum of gold answers.",
     )
+    evaluation = forms.ChoiceField(choices=[
+        ("exclude", "Leave out evaluation rounds' choices (training preferences only)"),
+        ("only", "Only evaluation rounds' choices"),
+        ("include", "Both"),
+    ], initial="exclude", required=False, label="Evaluation choices")
     reveal_annotators = forms.BooleanField(required=False, label="Usernames instead of pseudonyms")
 
     def __init__(self, *args, project, **kwargs):
@@ -76,6 +81,7 @@ class ExportForm(forms.Form):
             include_flagged=data["include_flagged"],
             agreeing_only=data["agreeing_only"],
             min_gold_accuracy=data["min_gold_accuracy"],
+            evaluation=data["evaluation"] or "exclude",
         )
 
 

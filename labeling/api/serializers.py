@@ -105,7 +105,7 @@ class PromptOut(serializers.ModelSerializer):
 
     class Meta:
         model = Prompt
-        fields = ["id", "text", "messages", "metadata", "created_at"]
+        fields = ["id", "text", "messages", "metadata", "is_evaluation", "created_at"]
 
 
 class TaskOut(serializers.ModelSerializer):
@@ -119,7 +119,7 @@ class TaskOut(serializers.ModelSerializer):
     class Meta:
         model = ComparisonTask
         fields = ["id", "prompt", "messages", "completions", "status", "policy_version", "priority",
-                  "annotations_wanted", "choices", "created_at"]
+                  "annotations_wanted", "choices", "is_evaluation", "created_at"]
 
 
 class PolicyOut(serializers.ModelSerializer):
@@ -179,6 +179,10 @@ class ChoiceFilters(serializers.Serializer):
         required=False, min_value=0, max_value=1,
         help_text="leave out annotators whose gold accuracy is below this share",
     )
+    evaluation = serializers.ChoiceField(
+        choices=["exclude", "only", "include"], default="exclude",
+        help_text="evaluation rounds' choices: left out (default), alone, or with the others",
+    )
 
 
 def export_filters(data: dict) -> ExportFilters:
@@ -191,6 +195,7 @@ def export_filters(data: dict) -> ExportFilters:
         include_flagged=data["include_flagged"],
         agreeing_only=data["agreeing_only"],
         min_gold_accuracy=data.get("min_gold_accuracy"),
+        evaluation=data.get("evaluation", "exclude"),
     )
 
 

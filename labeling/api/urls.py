@@ -7,7 +7,7 @@ from rest_framework.exceptions import NotFound
 from rest_framework.permissions import AllowAny
 from rest_framework.views import APIView
 
-from labeling.api import views_data, views_labeling, views_quality, views_training
+from labeling.api import views_data, views_evaluation, views_labeling, views_quality, views_training
 from labeling.api.views_auth import TokenCreate
 
 app_name = "api"
@@ -51,5 +51,7 @@ urlpatterns = [
     path(P + "runs/<int:run_id>/", api(views_training.RunDetail), name="run"),
     path(P + "runs/<int:run_id>/cancel/", api(views_training.RunCancel), name="run_cancel"),
     path(P + "quality/", api(views_quality.QualityDetail), name="quality"),
+    path(P + "evaluations/", api(views_evaluation.EvaluationList), name="evaluations"),
+    path(P + "evaluations/split/", api(views_evaluation.EvaluationSplit), name="evaluation_split"),
     re_path(r"", api(NoSuchEndpoint)),
 ]

@@ -1,5 +1,6 @@
 """Quartet's data model. Fields, constraints and cheap properties only; writes live in services."""
 
+from labeling.models.evaluation import Evaluation, EvaluationItem
 from labeling.models.queue import (
     COMPLETIONS_PER_TASK,
     Assignment,
@@ -22,6 +23,8 @@ __all__ = [
     "Demonstration",
     "DemonstrationLease",
     "DemonstrationTask",
+    "Evaluation",
+    "EvaluationItem",
     "PolicyVersion",
     "Project",
     "Prompt",

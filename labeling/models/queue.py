@@ -120,6 +120,21 @@ class Project(models.Model):
         default=dict, blank=True, help_text="Overrides of training.config.SampleConfig fields."
     )
 
+    # --- human evaluation (staff settings; see labeling/services/evaluation.py) ---
+    evaluation_split_size = models.PositiveIntegerField(
+        default=0, help_text="Prompts held out for evaluation rounds (drawn from prompts no task used "
+        "yet); no reward, policy or SFT round trains on them.",
+    )
+    evaluation_rate = models.PositiveSmallIntegerField(
+        default=20, help_text="Percent of hand-outs that are evaluation tasks, when any are open.",
+    )
+    evaluation_prompts_per_round = models.PositiveIntegerField(
+        default=32, help_text="Evaluation prompts per evaluation round (two answers per version each).",
+    )
+    evaluation_auto = models.BooleanField(
+        default=False, help_text="Evaluate every new policy version against ρ after its policy round.",
+    )
+
     class Meta:
         ordering = ["name"]
         constraints = [
@@ -131,6 +146,9 @@ class Project(models.Model):
             models.CheckConstraint(condition=Q(gold_rate__lte=100), name="project_gold_rate_pct"),
             models.CheckConstraint(
                 condition=Q(demonstration_share__lte=100), name="project_demonstration_share_pct"
+            ),
+            models.CheckConstraint(
+                condition=Q(evaluation_rate__lte=100), name="project_evaluation_rate_pct"
             ),
         ]
 
@@ -150,6 +168,8 @@ class Prompt(models.Model):
     messages = models.JSONField(null=True, blank=True)
     messages_html = models.JSONField(null=True, blank=True)
     metadata = models.JSONField(default=dict, blank=True)
+    # Held out for human evaluation: never a training input (see labeling/selectors).
+    is_evaluation = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -223,6 +243,10 @@ class ComparisonTask(models.Model):
     # never complete.
     is_gold = models.BooleanField(default=False)
     gold_position = models.PositiveSmallIntegerField(null=True, blank=True)
+    # Evaluation tasks mix two policy versions (labeling.models.evaluation.EvaluationItem says
+    # which slot is whose); they are handed out at the project's evaluation rate and their
+    # choices never train anything.
+    is_evaluation = models.BooleanField(default=False)
     # Entropy (nats) of the current reward model's softmax over the four completions; the
     # uncertainty-first queue serves the highest first.
     uncertainty = models.FloatField(null=True, blank=True)
@@ -257,6 +281,10 @@ class ComparisonTask(models.Model):
                 "created_at",
                 "id",
                 name="task_queue_order",
+            ),
+            # "Is an evaluation task open?" on every hand-out, without scanning the queue.
+            models.Index(
+                fields=["project", "status"], condition=Q(is_evaluation=True), name="task_evaluation_open"
             ),
         ]
 

@@ -43,6 +43,7 @@ class TrainingRun(models.Model):
         POLICY = "policy", "Policy round"
         SAMPLING = "sampling", "Sampling round"
         SFT = "sft", "Supervised round (SFT)"
+        EVALUATION = "evaluation", "Evaluation round"
 
     class Status(models.TextChoices):
         QUEUED = "queued", "Queued"

@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from labeling import hotpath
 from labeling.models import Assignment, Choice, ComparisonTask, Completion, Project, Prompt
+from labeling.selectors.evaluation import evaluation_panel
 
 
 @dataclass(frozen=True)
@@ -124,7 +125,10 @@ def reward_training_data(
     ``exclude_task_ids`` (the anchor set, which measures every reward model) are left out."""
     from training.data import FourWayChoice  # plain dataclasses; no torch
 
-    rows = Choice.objects.filter(project=project, kind=Choice.Kind.BEST)
+    # Evaluation tasks and held-out prompts are never training data.
+    rows = Choice.objects.filter(
+        project=project, kind=Choice.Kind.BEST, task__is_evaluation=False, task__prompt__is_evaluation=False
+    )
     if upto_choice_id is not None:
         rows = rows.filter(pk__lte=upto_choice_id)
     if exclude_task_ids:
@@ -149,18 +153,18 @@ def reward_training_data(
 
 
 def prompts_for_policy_round(*, project: Project, limit: int = 2000) -> list:
-    """Prompts a policy round optimizes on: the project's prompts (text or conversations),
-    newest first."""
+    """Prompts a policy round optimizes on (and a reward round normalizes on): the project's
+    prompts (text or conversations) outside the evaluation split, newest first."""
     return [
         training_prompt(text, messages)
-        for text, messages in Prompt.objects.filter(project=project).order_by("-pk").values_list(
-            "text", "messages"
-        )[:limit]
+        for text, messages in Prompt.objects.filter(project=project, is_evaluation=False)
+        .order_by("-pk").values_list("text", "messages")[:limit]
     ]
 
 
 def prompts_for_sampling(*, project: Project, policy_version_id: int, count: int, seed: int) -> list:
-    """``count`` prompts (text or conversations) for a sampling round, preferring those the
+    """``count`` prompts (text or conversations) for a sampling round (never evaluation prompts),
+    preferring those the
     policy has sampled least."""
     import random
 
@@ -168,7 +172,7 @@ def prompts_for_sampling(*, project: Project, policy_version_id: int, count: int
         ComparisonTask.objects.filter(project=project, policy_version_id=policy_version_id)
         .values_list("prompt_id", flat=True)
     )
-    prompts = list(Prompt.objects.filter(project=project).values_list("pk", "text", "messages"))
+    prompts = list(Prompt.objects.filter(project=project, is_evaluation=False).values_list("pk", "text", "messages"))
     rng = random.Random(seed)
     rng.shuffle(prompts)
     prompts.sort(key=lambda row: row[0] in sampled)  # stable: unsampled ones first
@@ -188,6 +192,7 @@ class Dashboard:
     new_choices: int
     open_tasks: int
     charts: dict
+    evaluation: object  # labeling.selectors.evaluation.EvaluationPanel
 
 
 def active_run(*, project: Project):
@@ -240,4 +245,5 @@ def dashboard(*, project: Project) -> Dashboard:
         new_choices=choices_since_last_reward_round(project=project),
         open_tasks=ComparisonTask.objects.filter(project=project, status=ComparisonTask.Status.OPEN).count(),
         charts=dashboard_charts(project=project),
+        evaluation=evaluation_panel(project=project),
     )

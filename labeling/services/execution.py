@@ -21,6 +21,7 @@ from django.utils import timezone
 from labeling import selectors
 from labeling.models import PolicyVersion, Project, RewardModelVersion, TrainingRun
 from labeling.selectors.anchor import anchor_set, reward_agreement_on_anchor
+from labeling.services import evaluation as evaluation_services
 from labeling.services.imports import NewTask, tasks_create
 from labeling.selectors.demonstrations import sft_training_data
 from labeling.services.runs import policy_current, policy_reference, run_chain_next
@@ -262,8 +263,8 @@ def _sampling_round(run: TrainingRun, reporter: RunReporter) -> None:
             tasks_score_uncertainty(project=project, reward_model=project.current_reward_model, task_ids=list(new_ids))
         retired = 0
         if project.retire_after_versions is not None:
-            retired = project.tasks.filter(
-                status="open", generation__lt=policy.number - project.retire_after_versions
+            retired = project.tasks.filter(  # evaluation tasks wait for their verdict
+                status="open", is_evaluation=False, generation__lt=policy.number - project.retire_after_versions
             ).update(status="retired")
         _succeed(
             run,
@@ -317,6 +318,19 @@ def _sft_round(run: TrainingRun, reporter: RunReporter) -> None:
         _succeed(run, summary={"policy": number, "sft": True, **_plain(final)})
 
 
+def _evaluation_round(run: TrainingRun, reporter: RunReporter) -> None:
+    from training.config import SampleConfig
+
+    evaluation = run.evaluation
+    draw = evaluation_services.evaluation_sample(
+        evaluation=evaluation, cfg=_config(SampleConfig, run.config), seed=run.pk,
+        progress=reporter, note=reporter.note,
+    )
+    with transaction.atomic():
+        summary = evaluation_services.evaluation_store(evaluation=evaluation, draw=draw)
+        _succeed(run, summary=summary)
+
+
 def tasks_score_uncertainty(*, project: Project, reward_model: RewardModelVersion, task_ids=None) -> int:
     """Store, for open tasks, the entropy of the reward model's softmax over their four
     completions: the uncertainty-first queue serves the highest first. ``task_ids=None`` scores
@@ -361,7 +375,8 @@ def _succeed(run: TrainingRun, *, summary: dict) -> None:
         progress_step=max(run.progress_step, 1), progress_total=max(run.progress_total, 1),
     )
     run.status = Status.SUCCEEDED
-    run_chain_next(run=run)
+    if run_chain_next(run=run) is None:
+        evaluation_services.evaluation_maybe_auto(run=run)
 
 
 def run_mark_failed(*, run_id: int, error: str) -> None:
@@ -376,6 +391,7 @@ ROUNDS = {
     Kind.POLICY: _policy_round,
     Kind.SAMPLING: _sampling_round,
     Kind.SFT: _sft_round,
+    Kind.EVALUATION: _evaluation_round,
 }
 
 

@@ -32,6 +32,7 @@ from django.db.models import OuterRef, QuerySet, Subquery
 from django.utils import timezone
 
 from labeling.models import COMPLETIONS_PER_TASK, Choice, Completion, Project
+from labeling.selectors.evaluation import evaluation_choices_filter
 
 # Bumped whenever a column is added, removed or changes meaning.
 SCHEMA_VERSION = 1
@@ -119,6 +120,9 @@ class ExportFilters:
     # Leave out annotators whose gold accuracy (once they have the project's minimum number of
     # gold answers) is below this share; None keeps everyone.
     min_gold_accuracy: float | None = None
+    # Evaluation rounds' choices measure policies and never train one: "exclude" (default) leaves
+    # them (and held-out prompts) out, "only" exports them alone, "include" exports both.
+    evaluation: str = "exclude"
 
     def describe(self) -> dict:
         data = asdict(self)
@@ -174,7 +178,10 @@ def quartet_version() -> str:
 
 def choices_for_export(*, project: Project, filters: ExportFilters) -> QuerySet[Choice]:
     """The project's choices that pass the filters, oldest first."""
-    rows = Choice.objects.filter(project=project)
+    try:
+        rows = Choice.objects.filter(evaluation_choices_filter(filters.evaluation), project=project)
+    except ValueError as exc:
+        raise ExportError(str(exc)) from None
     if not filters.include_skipped:
         rows = rows.exclude(kind=Choice.Kind.SKIP)
     if not filters.include_flagged:

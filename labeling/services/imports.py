@@ -107,6 +107,21 @@ def _metadata(name: str, row: _Row, errors: list[str], extra_keys: Iterable[str]
     return {**{k: row.data[k] for k in extra_keys if row.data.get(k) not in (None, "")}, **metadata}
 
 
+SPLITS = ("train", "evaluation")
+
+
+def _split_field(name: str, row: _Row, errors: list[str]) -> str:
+    """Optional "split": "evaluation" holds a prompt out for human evaluation; "train" or
+    nothing leaves it in training."""
+    value = row.data.get("split")
+    if value in (None, ""):
+        return "train"
+    if value not in SPLITS:
+        errors.append(f"{name}, line {row.line}, field 'split': expected one of {', '.join(SPLITS)}, got {value!r}")
+        return "train"
+    return value
+
+
 def _open(path_or_file, name: str | None):
     return parsing.open_source(path_or_file, name)
 
@@ -114,7 +129,8 @@ def _open(path_or_file, name: str | None):
 def prompts_import(*, project: Project, source, name: str | None = None) -> ImportResult:
     """Import prompts from JSONL ({"prompt": …, "metadata": {…}}), CSV (a ``prompt`` column) or
     Parquet (a ``prompt`` column). A chat project's prompts are conversations: a list of
-    messages under ``prompt`` (or ``messages``); a plain string becomes one user turn.
+    messages under ``prompt`` (or ``messages``); a plain string becomes one user turn. An optional
+    ``split`` field ("train" or "evaluation") holds a prompt out for human evaluation.
 
     ``source`` is a path or a file object. Atomic: raises ImportValidationError naming file,
     line and field, and writes nothing, if any row is bad. Prompts already in the project (or
@@ -122,14 +138,15 @@ def prompts_import(*, project: Project, source, name: str | None = None) -> Impo
     """
     errors: list[str] = []
     stream, name = _open(source, name)
-    parsed: list[tuple[str | list[dict], dict]] = []
+    parsed: list[tuple[str | list[dict], dict, str]] = []
     try:
         for row in _rows(name, stream, errors):
             text = _prompt_field(project, name, row, errors)
-            extra = [k for k in row.data if k not in ("prompt", "messages", "metadata")]
+            extra = [k for k in row.data if k not in ("prompt", "messages", "metadata", "split")]
             metadata = _metadata(name, row, errors, extra if name.lower().endswith(".csv") else ())
+            split = _split_field(name, row, errors)
             if text is not None:
-                parsed.append((text, metadata))
+                parsed.append((text, metadata, split))
     except (UnicodeDecodeError, csv.Error) as exc:
         errors.append(f"{name}: cannot be read ({exc})")
     finally:
@@ -140,21 +157,23 @@ def prompts_import(*, project: Project, source, name: str | None = None) -> Impo
         raise ImportValidationError(errors)
 
     result = ImportResult()
-    html = conversations.rendered(project, (t for t, _ in parsed))
+    html = conversations.rendered(project, (t for t, _, _ in parsed))
     with transaction.atomic():
         existing = set(
             Prompt.objects.filter(
-                project=project, text_hash__in=[conversations.prompt_hash(t) for t, _ in parsed]
+                project=project, text_hash__in=[conversations.prompt_hash(t) for t, _, _ in parsed]
             ).values_list("text_hash", flat=True)
         )
         new = []
-        for text, metadata in parsed:
+        for text, metadata, split in parsed:
             digest = conversations.prompt_hash(text)
             if digest in existing:
                 result.duplicates += 1
                 continue
             existing.add(digest)
-            new.append(conversations.prompt_new(project=project, prompt=text, metadata=metadata, html=html))
+            prompt = conversations.prompt_new(project=project, prompt=text, metadata=metadata, html=html)
+            prompt.is_evaluation = split == "evaluation"
+            new.append(prompt)
         Prompt.objects.bulk_create(new, batch_size=1000)
         result.created = len(new)
     return result
@@ -167,6 +186,7 @@ class NewTask:
     priority: int = 0
     metadata: dict = field(default_factory=dict)
     gold_position: int | None = None  # known best completion: a gold task
+    evaluation: bool = False  # an evaluation round's task (labeling.services.evaluation)
 
 
 # Gold tasks are judged by everyone and never complete.
@@ -244,6 +264,7 @@ def tasks_create(
                     annotations_wanted=_annotations_wanted(project, t, digest),
                     is_gold=t.gold_position is not None,
                     gold_position=t.gold_position,
+                    is_evaluation=t.evaluation,
                     content_hash=digest,
                     status=ComparisonTask.Status.DRAFT,
                 )

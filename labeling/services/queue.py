@@ -68,16 +68,18 @@ def _lease_gold(*, project: Project, annotator, now, count: int) -> list[Assignm
     )
 
 
-def _lease_new(*, project: Project, annotator, now, count: int) -> list[Assignment]:
-    """Lease up to ``count`` new tasks to the annotator. Caller holds a transaction."""
-    leased = _lease_gold(project=project, annotator=annotator, now=now, count=count) if project.gold_rate else []
+def _lease_open(*, project: Project, annotator, now, leased: list[Assignment], upto: int,
+                evaluation: bool) -> None:
+    """Lease open tasks (evaluation tasks, or the others) until ``leased`` holds ``upto``.
+    Caller holds a transaction."""
     for _ in range(_HANDOUT_ATTEMPTS):
-        wanted = count - len(leased)
+        wanted = upto - len(leased)
         if wanted <= 0:
             break
         rows = hotpath.candidates(
             project_id=project.pk, annotator_id=annotator.pk, now=now, limit=wanted,
             uncertainty_first=project.queue_order == Project.QueueOrder.UNCERTAINTY,
+            evaluation=evaluation,
         )
         if not rows:
             break
@@ -96,6 +98,30 @@ def _lease_new(*, project: Project, annotator, now, count: int) -> list[Assignme
         )
         if len(rows) < wanted:
             break
+
+
+def _lease_new(*, project: Project, annotator, now, count: int) -> list[Assignment]:
+    """Lease up to ``count`` new tasks to the annotator. Caller holds a transaction.
+
+    Evaluation tasks come at the project's evaluation rate per hand-out, through the same
+    leases and shuffled display order as every task, so nothing on the page tells them apart;
+    when the training queue runs dry they fill the remaining places."""
+    leased = _lease_gold(project=project, annotator=annotator, now=now, count=count) if project.gold_rate else []
+    rate = project.evaluation_rate
+    if rate:
+        # Read with the project on the hot path (hotpath.project_for_labeling); other callers ask.
+        open_ = getattr(project, "evaluation_open", None)
+        if open_ is None:
+            open_ = ComparisonTask.objects.filter(project=project, status="open", is_evaluation=True).exists()
+        rate = rate if open_ else 0
+    if rate:
+        wanted = sum(random.random() * 100 < rate for _ in range(count - len(leased)))
+        if wanted:
+            _lease_open(project=project, annotator=annotator, now=now, leased=leased,
+                        upto=len(leased) + wanted, evaluation=True)
+    _lease_open(project=project, annotator=annotator, now=now, leased=leased, upto=count, evaluation=False)
+    if rate and len(leased) < count:
+        _lease_open(project=project, annotator=annotator, now=now, leased=leased, upto=count, evaluation=True)
     return leased
 
 

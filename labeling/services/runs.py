@@ -83,7 +83,7 @@ def _enqueue(run_id: int) -> None:
     run = TrainingRun.objects.only("kind", "status").get(pk=run_id)
     if run.status != Status.QUEUED:
         return
-    task = tasks.sampling_round if run.kind == Kind.SAMPLING else tasks.training_round
+    task = tasks.sampling_round if run.kind in (Kind.SAMPLING, Kind.EVALUATION) else tasks.training_round
     try:
         result = task.apply_async(
             args=[run_id],
@@ -150,6 +150,7 @@ def run_start(
                     Kind.POLICY: project.policy_config,
                     Kind.SAMPLING: project.sample_config,
                     Kind.SFT: project.sft_config,
+                    Kind.EVALUATION: project.sample_config,
                 }[kind],
             )
     except IntegrityError:
@@ -194,8 +195,9 @@ def choices_since_last_reward_round(*, project: Project) -> int:
         .exclude(status__in=[Status.FAILED, Status.CANCELLED])
         .aggregate(upto=Max("choices_upto"))["upto"]
     )
+    # Evaluation rounds' choices never train, so they never trigger a reward round either.
     return Choice.objects.filter(
-        project=project, kind=Choice.Kind.BEST, pk__gt=int(last or 0)
+        project=project, kind=Choice.Kind.BEST, pk__gt=int(last or 0), task__is_evaluation=False
     ).count()
 
 
@@ -230,8 +232,8 @@ def queue_maybe_refill(*, project: Project) -> TrainingRun | None:
     """Sample new tasks when fewer than the low-water mark are open and nothing else runs."""
     if not project.queue_low_water or not project.policy_source:
         return None
-    open_tasks = ComparisonTask.objects.filter(
-        project=project, status=ComparisonTask.Status.OPEN
+    open_tasks = ComparisonTask.objects.filter(  # evaluation tasks do not feed the loop
+        project=project, status=ComparisonTask.Status.OPEN, is_evaluation=False
     ).count()
     if open_tasks >= project.queue_low_water:
         return None

@@ -61,6 +61,8 @@ ENDPOINTS = [
     Endpoint("run", kwargs={"run_id": "RUN"}),
     Endpoint("run_cancel", "post", kwargs={"run_id": "RUN"}),
     Endpoint("quality"),
+    Endpoint("evaluations"),
+    Endpoint("evaluation_split", "post", body=lambda w, u: {"size": 0}),
 ]
 
 

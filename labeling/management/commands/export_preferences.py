@@ -38,6 +38,8 @@ class Command(BaseCommand):
                             help="leave out annotators below this gold accuracy (0-1)")
         parser.add_argument("--agreeing-only", action="store_true",
                             help="only tasks whose annotators agree")
+        parser.add_argument("--evaluation", choices=["exclude", "only", "include"], default="exclude",
+                            help="evaluation rounds' choices: left out (default), alone, or both")
         parser.add_argument("--reveal-annotators", action="store_true",
                             help="usernames instead of pseudonyms")
 
@@ -61,6 +63,7 @@ class Command(BaseCommand):
             include_flagged=options["include_flagged"],
             agreeing_only=options["agreeing_only"],
             min_gold_accuracy=options["min_gold_accuracy"],
+            evaluation=options["evaluation"],
         )
         try:
             result = preferences_export(
