@@ -11,7 +11,6 @@ import threading
 import time
 import traceback
 from dataclasses import fields
-from pathlib import Path
 
 from django.conf import settings
 from django.db import close_old_connections, connection, transaction
@@ -106,10 +105,32 @@ def _config(cls, overrides: dict):
     return cls(**overrides)
 
 
-def _artifact_dir(project: Project, kind: str, run_id: int) -> Path:
+def _artifact_dir(project: Project, kind: str, run_id: int) -> str:
     # Named by run, not version number: numbers are assigned only on success, so two attempts
     # never compete for a folder and a failed attempt leaves no gap in the numbering.
-    return Path(settings.QUARTET_ARTIFACTS_DIR) / project.slug / kind / f"run-{run_id}"
+    # A folder path, or a URL when the artifact store is shared (QUARTET_ARTIFACTS_URL).
+    return _store().version_url(project.slug, kind, f"run-{run_id}")
+
+
+def _store():
+    """This worker's view of the artifact store: where versions live, where it caches them."""
+    from training.storage import ArtifactStore
+
+    return ArtifactStore(
+        root=settings.QUARTET_ARTIFACTS_URL or str(settings.QUARTET_ARTIFACTS_DIR),
+        cache_dir=str(settings.QUARTET_ARTIFACTS_CACHE),
+    )
+
+
+def _launch():
+    """How this worker runs reward and policy rounds (processes, precision, accelerate file)."""
+    from training.config import LaunchConfig
+
+    return LaunchConfig(
+        num_processes=settings.QUARTET_LAUNCH_PROCESSES,
+        mixed_precision=settings.QUARTET_LAUNCH_MIXED_PRECISION or None,
+        config_file=settings.QUARTET_LAUNCH_CONFIG_FILE or None,
+    )
 
 
 def _claim(run_id: int) -> TrainingRun | None:
@@ -125,7 +146,7 @@ def _claim(run_id: int) -> TrainingRun | None:
 
 def _reward_round(run: TrainingRun, reporter: RunReporter) -> None:
     from training.config import RewardConfig
-    from training.reward import train_reward_model
+    from training.launch import reward_round
 
     project = run.project
     rho = policy_initial(project=project)
@@ -134,12 +155,14 @@ def _reward_round(run: TrainingRun, reporter: RunReporter) -> None:
     cfg = _config(RewardConfig, run.config)
     if cfg.norm_prompts is None:
         cfg.norm_prompts = selectors.prompts_for_policy_round(project=project, limit=cfg.n_norm_samples)
-    result = train_reward_model(
+    result = reward_round(
         data.choices,
         policy_path=rho.artifact_path,
         reference_path=rho.artifact_path,
-        out_dir=str(_artifact_dir(project, "reward", run.pk)),
+        out=_artifact_dir(project, "reward", run.pk),
         cfg=cfg,
+        store=_store(),
+        launch=_launch(),
         progress=reporter,
     )
     with transaction.atomic():
@@ -169,20 +192,23 @@ def _reward_round(run: TrainingRun, reporter: RunReporter) -> None:
 
 def _policy_round(run: TrainingRun, reporter: RunReporter) -> None:
     from training.config import PolicyConfig
-    from training.policy import update_policy
+    from training.launch import policy_round
 
     project = run.project
     rho = policy_initial(project=project)
     base, reward = run.base_policy, run.base_reward_model
     prompts = selectors.prompts_for_policy_round(project=project)
     reporter.note(f"policy v{base.number} against reward v{reward.number}, {len(prompts)} prompts")
-    result = update_policy(
+    cfg = _config(PolicyConfig, {"generation_backend": settings.QUARTET_GENERATION_BACKEND, **run.config})
+    result = policy_round(
         policy_path=base.artifact_path,
         reference_path=rho.artifact_path,
         reward_path=reward.artifact_path,
         prompts=prompts,
-        out_dir=str(_artifact_dir(project, "policy", run.pk)),
-        cfg=_config(PolicyConfig, run.config),
+        out=_artifact_dir(project, "policy", run.pk),
+        cfg=cfg,
+        store=_store(),
+        launch=_launch(),
         progress=reporter,
     )
     with transaction.atomic():
@@ -202,7 +228,7 @@ def _policy_round(run: TrainingRun, reporter: RunReporter) -> None:
 
 def _sampling_round(run: TrainingRun, reporter: RunReporter) -> None:
     from training.config import SampleConfig
-    from training.sampling import sample_completions
+    from training.launch import sampling_round
 
     project = run.project
     policy = policy_current(project=project)
@@ -213,7 +239,10 @@ def _sampling_round(run: TrainingRun, reporter: RunReporter) -> None:
     if not prompts:
         raise ValueError(f"Project {project.slug!r} has no prompts to sample from; import some.")
     reporter.note(f"sampling {len(prompts)} prompts x4 from policy v{policy.number}")
-    samples = sample_completions(policy.artifact_path, prompts, cfg, progress=reporter)
+    samples = sampling_round(
+        policy.artifact_path, prompts, cfg, store=_store(),
+        backend=settings.QUARTET_GENERATION_BACKEND, progress=reporter,
+    )
     tasks = [
         NewTask(prompt=prompt, completions=[s.text for s in four])
         for prompt, four in zip(prompts, samples, strict=True)
@@ -250,7 +279,7 @@ def tasks_score_uncertainty(*, project: Project, reward_model: RewardModelVersio
     rows = list(tasks.values_list("pk", "prompt__text"))
     if not rows:
         return 0
-    scorer = load_reward_scorer(reward_model.artifact_path)
+    scorer = load_reward_scorer(_store().fetch(reward_model.artifact_path))
     texts: dict[int, dict[int, str]] = {}
     for task_id, position, text in Completion.objects.filter(task_id__in=[pk for pk, _ in rows]).values_list(
         "task_id", "position", "text"
