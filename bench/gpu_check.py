@@ -39,7 +39,9 @@ def _no_cuda_message() -> str | None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m bench.gpu_check", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(
+        prog="python -m bench.gpu_check", description=__doc__.split("\n")[0]
+    )
     p.add_argument("--policy", default=str(REPO / "training" / "starter"))
     p.add_argument("--processes", type=int, default=1, help="GPUs per reward/policy round")
     p.add_argument("--mixed-precision", default="bf16", choices=["bf16", "fp16", "no"])
@@ -51,7 +53,10 @@ def main(argv: list[str] | None = None) -> int:
 
     why = _no_cuda_message()
     if why:
-        print(f"bench.gpu_check needs a CUDA GPU with bf16: {why}. Nothing was run.", file=sys.stderr)
+        print(
+            f"bench.gpu_check needs a CUDA GPU with bf16: {why}. Nothing was run.",
+            file=sys.stderr,
+        )
         print(json.dumps({"ok": False, "error": f"no usable GPU: {why}"}))
         return 2
 
@@ -80,8 +85,10 @@ def main(argv: list[str] | None = None) -> int:
         rows = sampling_round(args.policy, prompts, SampleConfig(seed=11), store=store,
                               backend=args.backend)
         figures["simulate_choices_s"] = round(time.perf_counter() - t, 2)
-        choices = [FourWayChoice(pr, [s.text for s in r], oracle.choose(pr, [s.text for s in r], rng))
-                   for pr, r in zip(prompts, rows)]
+        choices = []
+        for pr, r in zip(prompts, rows):
+            texts = [s.text for s in r]
+            choices.append(FourWayChoice(pr, texts, oracle.choose(pr, texts, rng)))
 
         torch.cuda.reset_peak_memory_stats()
         t = time.perf_counter()

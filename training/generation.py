@@ -40,7 +40,9 @@ def pick_generation_backend(
     that already know (and for tests).
     """
     if preference not in BACKENDS:
-        raise ValueError(f"generation backend must be one of {', '.join(BACKENDS)}, got {preference!r}")
+        raise ValueError(
+            f"generation backend must be one of {', '.join(BACKENDS)}, got {preference!r}"
+        )
     if preference == "transformers":
         return "transformers"
     installed = vllm_installed() if installed is None else installed
@@ -71,7 +73,9 @@ def vllm_sampling_params(cfg: SampleConfig) -> dict:
     }
 
 
-def sample_with_vllm(policy_path: str, prompts: list[str], cfg: SampleConfig, progress: Progress | None = None):
+def sample_with_vllm(
+    policy_path: str, prompts: list[str], cfg: SampleConfig, progress: Progress | None = None
+):
     """Sample with vLLM (bf16 on the GPU); returns `training.sampling.Sample` rows like
     `sample_completions`. Precondition: `pick_generation_backend` chose "vllm"."""
     from vllm import LLM, SamplingParams  # optional, GPU-only dependency
@@ -84,11 +88,16 @@ def sample_with_vllm(policy_path: str, prompts: list[str], cfg: SampleConfig, pr
     tok = load_tokenizer(policy_path)
     # processed_logprobs: log-probabilities of the warped distribution tokens were drawn from,
     # as `sample_with_model` records them.
-    llm = LLM(model=policy_path, dtype="bfloat16", seed=cfg.seed, logprobs_mode="processed_logprobs")
-    outputs = llm.generate([prompt_text(tok, p) for p in prompts], SamplingParams(**vllm_sampling_params(cfg)))
+    llm = LLM(
+        model=policy_path, dtype="bfloat16", seed=cfg.seed, logprobs_mode="processed_logprobs"
+    )
+    params = SamplingParams(**vllm_sampling_params(cfg))
+    outputs = llm.generate([prompt_text(tok, p) for p in prompts], params)
     rows = [
         [
-            Sample(text=c.text, n_tokens=len(c.token_ids), logprob=float(c.cumulative_logprob or 0.0))
+            Sample(
+                text=c.text, n_tokens=len(c.token_ids), logprob=float(c.cumulative_logprob or 0.0)
+            )
             for c in out.outputs
         ]
         for out in outputs

@@ -20,6 +20,7 @@ Torch-free: nothing here imports torch unless a round runs in process.
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 import shutil
@@ -52,8 +53,11 @@ def progress_printer(step: int, total: int, metrics: dict) -> None:
     """The progress callable of a launched round: one line on stdout, on rank 0 only."""
     if int(os.environ.get("RANK", "0")) != 0:
         return
-    plain = {k: v for k, v in metrics.items() if isinstance(v, (int, float, str, bool)) or v is None}
-    print(PROGRESS_PREFIX + json.dumps({"step": step, "total": total, "metrics": plain}), flush=True)
+    plain = {
+        k: v for k, v in metrics.items() if isinstance(v, (int, float, str, bool)) or v is None
+    }
+    line = json.dumps({"step": step, "total": total, "metrics": plain})
+    print(PROGRESS_PREFIX + line, flush=True)
 
 
 def _reward_config(d: dict) -> RewardConfig:
@@ -139,6 +143,14 @@ def _end_group(proc: subprocess.Popen, grace: float) -> None:
             return
 
 
+def _die_with_parent() -> None:
+    """Runs in the child before exec: if the worker itself is killed (a hard time limit, OOM),
+    the launcher gets SIGTERM and takes its ranks down instead of training for no one."""
+    if sys.platform.startswith("linux"):
+        PR_SET_PDEATHSIG = 1
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
 def run_launched(spec: dict, launch: LaunchConfig, progress: Progress | None) -> dict:
     """Run `spec` through `accelerate launch` and return rank 0's summary.
 
@@ -155,6 +167,7 @@ def run_launched(spec: dict, launch: LaunchConfig, progress: Progress | None) ->
             proc = subprocess.Popen(
                 cmd, stdout=subprocess.PIPE, stderr=err, text=True, env=env,
                 start_new_session=True,  # its own group, so one signal reaches every rank
+                preexec_fn=_die_with_parent,
             )
             summary = None
             try:
@@ -238,7 +251,8 @@ def reward_round(
                 "out_dir": local, "config": cfg.to_dict(),
             }
             summary = run_launched(spec, launch, progress)
-            res = RewardResult(**{k: summary[k] for k in ("path", "metrics", "gain", "bias", "data_hash")})
+            fields = ("path", "metrics", "gain", "bias", "data_hash")
+            res = RewardResult(**{k: summary[k] for k in fields})
     except BaseException:
         if staging is not None:
             shutil.rmtree(staging, ignore_errors=True)

@@ -168,7 +168,8 @@ def update_policy(
 
     Raises ValueError before any training, writing nothing, when inputs are invalid.
     Under `accelerate launch` the ranks share each step's batch and rank 0 saves; other ranks
-    return None. Returns per-step metrics (reward, KL in nats per completion, beta, loss) and a summary.
+    return None. Returns per-step metrics (reward, KL in nats per completion, beta, loss) and a
+    summary.
     """
     from datasets import Dataset
     from trl import RLOOConfig, RLOOTrainer

@@ -21,7 +21,7 @@ WORDS = "the data is a model of file and value for each new list when this code"
 
 @pytest.fixture(scope="module")
 def length_choices(demo_prompts):
-    """Choices whose best answer is the longest of four (3 to 14 words): learnable in a few steps."""
+    """Choices whose best answer is the longest of four (1 to 12 words): learnable quickly."""
     rng = random.Random(0)
     out = []
     for i in range(120):

@@ -65,7 +65,8 @@ def test_a_worker_with_an_empty_cache_loads_what_another_published(tmp_path, s3_
     assert set(manifest["files"]) == {"model.safetensors", "config.json", "sub/tokenizer.json"}
     # Cached: a second load does not go back to the store.
     (loaded / "config.json").write_text("changed locally")
-    assert Path(sampler.fetch(url)) == loaded and (loaded / "config.json").read_text() == "changed locally"
+    assert Path(sampler.fetch(url)) == loaded
+    assert (loaded / "config.json").read_text() == "changed locally"
     with pytest.raises(ValueError, match="already published"):
         trainer.publish(local, url)  # versions are immutable
 
