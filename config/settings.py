@@ -207,6 +207,19 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 
 # Application settings.
 QUARTET_ARTIFACTS_DIR = Path(env("QUARTET_ARTIFACTS_DIR", default=str(VAR_DIR / "artifacts")))
+# Where model versions live: empty = the folder QUARTET_ARTIFACTS_DIR; for several machines an
+# object store URL such as s3://bucket/prefix (s3fs; credentials and AWS_ENDPOINT_URL from the
+# usual AWS_* variables). Workers only; the web process stores these URLs, never opens them.
+QUARTET_ARTIFACTS_URL = env("QUARTET_ARTIFACTS_URL", default="")
+# Each worker machine's cache of versions loaded from an object store.
+QUARTET_ARTIFACTS_CACHE = Path(env("QUARTET_ARTIFACTS_CACHE", default=str(VAR_DIR / "artifact-cache")))
+# How a worker runs reward and policy rounds (training.config.LaunchConfig): 1 process = in the
+# worker itself; more = a child `accelerate launch` over that many ranks (one per GPU).
+QUARTET_LAUNCH_PROCESSES = env.int("QUARTET_LAUNCH_PROCESSES", default=1)
+QUARTET_LAUNCH_MIXED_PRECISION = env("QUARTET_LAUNCH_MIXED_PRECISION", default="")  # no|fp16|bf16
+QUARTET_LAUNCH_CONFIG_FILE = env("QUARTET_LAUNCH_CONFIG_FILE", default="")  # DeepSpeed/FSDP yaml
+# Text generation engine: auto (vLLM where installed and CUDA present), vllm, or transformers.
+QUARTET_GENERATION_BACKEND = env("QUARTET_GENERATION_BACKEND", default="auto")
 # The committed starter policy the demo project uses as its initial policy ρ.
 QUARTET_STARTER_POLICY = env("QUARTET_STARTER_POLICY", default=str(BASE_DIR / "training" / "starter"))
 # The chat starter (a chat template, tuned on instructions): the demo is a chat project on it

@@ -186,6 +186,12 @@ def _cmd_update_policy(args) -> dict:
     return {"path": result.path, "final": result.final}
 
 
+def _cmd_round(args) -> dict | None:
+    from training.launch import run_spec
+
+    return run_spec(json.loads(Path(args.spec).read_text()))
+
+
 def build_parser() -> argparse.ArgumentParser:
     from training.config import (
         ChatStarterConfig,
@@ -297,6 +303,12 @@ def build_parser() -> argparse.ArgumentParser:
     u.add_argument("--seed", type=int, default=p.seed)
     u.add_argument("--lora", action="store_true", help="train LoRA adapters instead of all weights")
     u.set_defaults(func=_cmd_update_policy)
+
+    r = sub.add_parser(
+        "round", help="run one rank of a round the worker launched (`accelerate launch`)"
+    )
+    r.add_argument("--spec", required=True, help="JSON spec written by training.launch")
+    r.set_defaults(func=_cmd_round)
     return parser
 
 
@@ -308,5 +320,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps({"ok": False, "error": str(exc)}))
         return 2
     sys.stdout.flush()
+    if summary is None:
+        return 0  # a rank other than 0 of a launched round: rank 0 prints the summary
     print(json.dumps({"ok": True, **summary}))
     return 0

@@ -68,6 +68,48 @@ class PolicyConfig:
     lora_r: int = 16  # adapter rank
     lora_alpha: int = 32  # adapter scaling numerator
     normalize_advantages: bool = False  # False keeps the reward scale the KL target was set against
+    generation_backend: str = "auto"  # "auto" = TRL's vLLM generation where usable, "transformers"
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+MIXED_PRECISION_CHOICES = ("no", "fp16", "bf16")
+
+
+@dataclass
+class LaunchConfig:
+    """How a worker runs a reward or policy round: in its own process, or as a child
+    `accelerate launch` job over several processes (one per GPU). Torch-free, so the web
+    process and settings checks can build it.
+    """
+
+    num_processes: int = 1  # ranks of one round; 1 with no config_file = in-process, as before
+    mixed_precision: str | None = None  # "no" | "fp16" | "bf16"; None = bf16 where supported
+    config_file: str | None = None  # accelerate config (DeepSpeed or FSDP yaml), passed through
+    accelerate: str | None = None  # accelerate executable; None = `python -m accelerate...`
+    # Seconds a cancelled or failed round's ranks get after SIGTERM before SIGKILL.
+    kill_grace_seconds: float = 10.0
+
+    def __post_init__(self):
+        if isinstance(self.num_processes, bool) or not isinstance(self.num_processes, int):
+            raise ValueError(f"num_processes must be an integer, got {self.num_processes!r}")
+        if self.num_processes < 1:
+            raise ValueError(f"num_processes must be >= 1, got {self.num_processes}")
+        if self.mixed_precision is not None and self.mixed_precision not in MIXED_PRECISION_CHOICES:
+            raise ValueError(
+                f"mixed_precision must be one of {', '.join(MIXED_PRECISION_CHOICES)}, "
+                f"got {self.mixed_precision!r}"
+            )
+        if self.config_file is not None and not str(self.config_file).strip():
+            raise ValueError("config_file must be a path or None")
+        if self.kill_grace_seconds < 0:
+            raise ValueError("kill_grace_seconds must be >= 0")
+
+    @property
+    def in_process(self) -> bool:
+        """One process and no DeepSpeed/FSDP file: the round runs inside the worker itself."""
+        return self.num_processes == 1 and not self.config_file
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -6,6 +6,8 @@ offline worker is reported as such instead of as a deep stack trace from `transf
 
 from __future__ import annotations
 
+import os
+
 import torch
 from transformers import (
     AutoModelForCausalLM,
@@ -16,7 +18,10 @@ from transformers import (
 
 
 def pick_device() -> torch.device:
-    return torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu")
+    if not torch.cuda.is_available():
+        return torch.device("cpu")
+    # Under `accelerate launch` each rank owns the GPU of its local rank.
+    return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
 
 
 def pick_dtype(device: torch.device) -> torch.dtype:

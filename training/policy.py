@@ -19,6 +19,7 @@ from transformers import TrainerCallback
 
 from training.artifacts import atomic_output_dir
 from training.config import PolicyConfig
+from training.generation import pick_generation_backend
 from training.models import (
     check_same_tokenizer,
     load_policy,
@@ -27,6 +28,7 @@ from training.models import (
     pick_dtype,
 )
 from training.reward import load_reward_scorer
+from training.reward_trainer import is_main_rank, world_size
 from training.sampling import needs_bos, prompt_text, truncate_at_stop
 from training.templates import end_of_turn_ids, prompts_kind, require_chat_template
 
@@ -173,7 +175,8 @@ def update_policy(
     reward model scores the templated conversation plus the answer.
     Raises ValueError before any training, writing nothing, when inputs are invalid (including
     conversations for a policy, reference or reward model without a chat template).
-    Returns per-step metrics (reward, KL in nats per completion, beta, loss) and a summary.
+    Under `accelerate launch` the ranks share each step's batch and rank 0 saves; other ranks
+    return None. Returns per-step metrics (reward, KL in nats per completion, beta, loss) and a summary.
     """
     from datasets import Dataset
     from trl import RLOOConfig, RLOOTrainer
@@ -182,6 +185,11 @@ def update_policy(
     tok, scorer, chat = _check_inputs(
         policy_path, reference_path, reward_path, prompts, out_dir, cfg
     )
+    ranks = world_size()
+    if cfg.batch_size % ranks:
+        raise ValueError(f"batch_size ({cfg.batch_size}) must split evenly over {ranks} processes")
+    # vLLM in TRL's colocate mode shares each rank's GPU with training (GPU machines only).
+    use_vllm = pick_generation_backend(cfg.generation_backend) == "vllm"
     device = pick_device()
     torch.manual_seed(cfg.seed)
     # Trained weights stay fp32; with CUDA+bf16 the trainer's bf16 flag runs autocast over them.
@@ -230,7 +238,8 @@ def update_policy(
     with tempfile.TemporaryDirectory(prefix="quartet-rloo-") as scratch:
         args = RLOOConfig(
             output_dir=scratch,
-            per_device_train_batch_size=cfg.batch_size,
+            # The step's batch is cfg.batch_size completions over all ranks together.
+            per_device_train_batch_size=cfg.batch_size // ranks,
             num_generations=cfg.num_generations,
             max_completion_length=cfg.max_new_tokens,
             temperature=cfg.temperature,
@@ -252,6 +261,8 @@ def update_policy(
             disable_tqdm=progress is not None,
             gradient_accumulation_steps=1,
             adam_epsilon=1e-5,
+            use_vllm=use_vllm,
+            vllm_mode="colocate",
         )
         trainer = RLOOTrainer(
             model=model,
@@ -276,6 +287,8 @@ def update_policy(
         if cfg.use_lora:
             trained = trained.merge_and_unload()
 
+    if not is_main_rank():
+        return None  # rank 0 saves; the other ranks only trained
     trained.config._name_or_path = policy_path
     trained.generation_config.eos_token_id = original_eos
     records = callback.records

@@ -25,6 +25,7 @@ from training.models import (
     pick_device,
 )
 from training.chat import prompt_key
+from training.reward_trainer import fit_four_way, is_main_rank
 from training.sampling import prompt_text, sample_with_model
 from training.templates import chat_answer_ids, prompts_kind, require_chat_template
 
@@ -200,13 +201,15 @@ def train_reward_model(
     out_dir: str,
     cfg: RewardConfig | None = None,
     progress: Progress | None = None,
-) -> RewardResult:
+) -> RewardResult | None:
     """Train a reward model on four-way choices and save it, normalized on rho, to `out_dir`.
 
     The model starts from `cfg.init_from` or else from `policy_path` with a fresh scalar head.
     Gain and bias are fitted on `cfg.n_norm_samples` completions sampled from `reference_path`
     (the project's initial policy rho) so that rewards there have mean 0 and std 1.
     Raises ValueError before any training, writing nothing, when inputs are invalid.
+    Under `accelerate launch` every rank trains on its share of each batch; only rank 0
+    evaluates, normalizes and saves, and the other ranks return None.
     """
     cfg = cfg or RewardConfig()
     choices, tok = _check_inputs(choices, cfg, policy_path, reference_path, out_dir)
@@ -226,11 +229,11 @@ def train_reward_model(
     )
     steps_per_epoch = math.ceil(len(train) / cfg.batch_size)
     total_steps = steps_per_epoch * cfg.epochs
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, eps=cfg.adam_eps)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: max(0.0, 1.0 - s / total_steps))
     n_norm_prompts = math.ceil(cfg.n_norm_samples / 4)
     work_total = total_steps + n_norm_prompts
-    bar = tqdm(total=work_total, desc="reward round", disable=progress is not None)
+    bar = tqdm(
+        total=work_total, desc="reward round", disable=progress is not None or not is_main_rank()
+    )
     # Tokenized once, not once per epoch; each choice carries its four rows through the shuffles.
     flat_ids = encode_texts(
         tok,
@@ -238,30 +241,27 @@ def train_reward_model(
         [y for c in train for y in c.completions],
         cfg.max_length,
     )
-    rows = [(c, flat_ids[4 * k : 4 * k + 4]) for k, c in enumerate(train)]
-    step, losses = 0, []
-    for epoch in range(cfg.epochs):
-        model.train()
-        rng.shuffle(rows)
-        for i in range(0, len(rows), cfg.batch_size):
-            batch = rows[i : i + cfg.batch_size]
-            with mixed_precision(device):
-                scores = score_ids(
-                    model, [ids for _, four in batch for ids in four], tok.pad_token_id
-                ).view(len(batch), 4)
-            loss = four_way_loss(
-                scores, torch.tensor([c.best for c, _ in batch], device=scores.device)
-            )
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
-            step += 1
-            losses.append(loss.item())
-            bar.update(1)
-            bar.set_postfix(loss=f"{loss.item():.3f}")
-            if progress is not None:
-                progress(step, work_total, {"phase": "train", "loss": loss.item()})
+    rows = [(flat_ids[4 * k : 4 * k + 4], c.best) for k, c in enumerate(train)]
+
+    def choice_loss(m, batch):
+        scores = score_ids(m, [ids for four, _ in batch for ids in four], tok.pad_token_id)
+        best = torch.tensor([b for _, b in batch], device=scores.device)
+        return four_way_loss(scores.view(len(batch), 4), best)
+
+    def train_progress(step: int, total: int, info: dict) -> None:
+        bar.update(step - bar.n)
+        if progress is not None:
+            progress(step, total, info)
+
+    # A Trainer, so that under `accelerate launch` the ranks share the choices (see reward_trainer).
+    model, losses, _ = fit_four_way(
+        model, rows, cfg=cfg, choice_loss=choice_loss, progress=train_progress,
+        work_total=work_total, device=device,
+    )
+    step = total_steps
+    if not is_main_rank():
+        return None  # rank 0 evaluates, normalizes and saves; the others only trained
+    device = next(model.parameters()).device
     metrics = {
         "train_loss": sum(losses[-steps_per_epoch:]) / min(len(losses), steps_per_epoch),
         **_evaluate(model, tok, heldout, cfg),

@@ -130,10 +130,12 @@ class EvaluationDraw:
     reward_model_id: int | None
 
 
-def evaluation_sample(*, evaluation: Evaluation, cfg, seed: int, progress=None, note=print) -> EvaluationDraw:
+def evaluation_sample(*, evaluation: Evaluation, cfg, seed: int, progress=None, note=print,
+                      fetch=lambda path: path) -> EvaluationDraw:
     """Worker side (imports torch): sample two answers from each version for the round's prompts
     (``cfg``: a training.config.SampleConfig), mix them in a random canonical order per prompt,
-    and score them with the project's current reward model. Writes nothing."""
+    and score them with the project's current reward model. ``fetch`` turns an artifact path or
+    URL into a local folder (the worker's artifact store). Writes nothing."""
     from training.reward import load_reward_scorer  # worker only: training/ pulls in torch
     from training.sampling import sample_completions
 
@@ -148,8 +150,8 @@ def evaluation_sample(*, evaluation: Evaluation, cfg, seed: int, progress=None, 
             return None
         return lambda step, total, metrics: progress(offset + step, 2 * total, metrics)
 
-    ours = sample_completions(evaluation.candidate.artifact_path, prompts, cfg, progress=phase(0))
-    theirs = sample_completions(evaluation.baseline.artifact_path, prompts, cfg, progress=phase(len(prompts)))
+    ours = sample_completions(fetch(evaluation.candidate.artifact_path), prompts, cfg, progress=phase(0))
+    theirs = sample_completions(fetch(evaluation.baseline.artifact_path), prompts, cfg, progress=phase(len(prompts)))
     rng = random.Random(seed)
     tasks, positions = [], []
     for prompt, mine, other in zip(prompts, ours, theirs, strict=True):
@@ -161,7 +163,7 @@ def evaluation_sample(*, evaluation: Evaluation, cfg, seed: int, progress=None, 
         positions.append(sorted(order[:ANSWERS_PER_VERSION]))
     predicted, reward_model = None, project.current_reward_model
     if reward_model is not None and tasks:
-        raw = load_reward_scorer(reward_model.artifact_path).raw(
+        raw = load_reward_scorer(fetch(reward_model.artifact_path)).raw(
             [t.prompt for t in tasks for _ in range(4)], [text for t in tasks for text in t.completions]
         )
         shares = [candidate_share(raw[4 * i : 4 * i + 4], positions[i]) for i in range(len(tasks))]

@@ -109,10 +109,32 @@ def _config(cls, overrides: dict):
     return cls(**overrides)
 
 
-def _artifact_dir(project: Project, kind: str, run_id: int) -> Path:
+def _artifact_dir(project: Project, kind: str, run_id: int) -> str:
     # Named by run, not version number: numbers are assigned only on success, so two attempts
     # never compete for a folder and a failed attempt leaves no gap in the numbering.
-    return Path(settings.QUARTET_ARTIFACTS_DIR) / project.slug / kind / f"run-{run_id}"
+    # A folder path, or a URL when the artifact store is shared (QUARTET_ARTIFACTS_URL).
+    return _store().version_url(project.slug, kind, f"run-{run_id}")
+
+
+def _store():
+    """This worker's view of the artifact store: where versions live, where it caches them."""
+    from training.storage import ArtifactStore
+
+    return ArtifactStore(
+        root=settings.QUARTET_ARTIFACTS_URL or str(settings.QUARTET_ARTIFACTS_DIR),
+        cache_dir=str(settings.QUARTET_ARTIFACTS_CACHE),
+    )
+
+
+def _launch():
+    """How this worker runs reward and policy rounds (processes, precision, accelerate file)."""
+    from training.config import LaunchConfig
+
+    return LaunchConfig(
+        num_processes=settings.QUARTET_LAUNCH_PROCESSES,
+        mixed_precision=settings.QUARTET_LAUNCH_MIXED_PRECISION or None,
+        config_file=settings.QUARTET_LAUNCH_CONFIG_FILE or None,
+    )
 
 
 def _claim(run_id: int) -> TrainingRun | None:
@@ -128,7 +150,7 @@ def _claim(run_id: int) -> TrainingRun | None:
 
 def _reward_round(run: TrainingRun, reporter: RunReporter) -> None:
     from training.config import RewardConfig
-    from training.reward import train_reward_model
+    from training.launch import reward_round
 
     project = run.project
     rho = policy_reference(project=project)
@@ -143,19 +165,21 @@ def _reward_round(run: TrainingRun, reporter: RunReporter) -> None:
     cfg = _config(RewardConfig, run.config)
     if cfg.norm_prompts is None:
         cfg.norm_prompts = selectors.prompts_for_policy_round(project=project, limit=cfg.n_norm_samples)
-    result = train_reward_model(
+    result = reward_round(
         data.choices,
         policy_path=rho.artifact_path,
         reference_path=rho.artifact_path,
-        out_dir=str(_artifact_dir(project, "reward", run.pk)),
+        out=_artifact_dir(project, "reward", run.pk),
         cfg=cfg,
+        store=_store(),
+        launch=_launch(),
         progress=reporter,
     )
     metrics = dict(result.metrics)
     if anchor.tasks:
         from training.reward import load_reward_scorer
 
-        measured = reward_agreement_on_anchor(anchor, load_reward_scorer(result.path).raw)
+        measured = reward_agreement_on_anchor(anchor, load_reward_scorer(_store().fetch(result.path)).raw)
         metrics.update(measured.as_metrics())
         reporter.note(f"anchor-set agreement {measured.share:.3f} on {measured.labels} labels")
     with transaction.atomic():
@@ -185,23 +209,28 @@ def _reward_round(run: TrainingRun, reporter: RunReporter) -> None:
 
 def _policy_round(run: TrainingRun, reporter: RunReporter) -> None:
     from training.config import PolicyConfig
-    from training.policy import update_policy
+    from training.launch import policy_round
 
     project = run.project
     rho = policy_reference(project=project)
     base, reward = run.base_policy, run.base_reward_model
     prompts = selectors.prompts_for_policy_round(project=project)
-    cfg = policy_config_from_parent(_config(PolicyConfig, run.config), parent=base)
+    cfg = policy_config_from_parent(
+        _config(PolicyConfig, {"generation_backend": settings.QUARTET_GENERATION_BACKEND, **run.config}),
+        parent=base,
+    )
     reporter.note(
         f"policy v{base.number} against reward v{reward.number}, {len(prompts)} prompts, β {cfg.beta:.4g}"
     )
-    result = update_policy(
+    result = policy_round(
         policy_path=base.artifact_path,
         reference_path=rho.artifact_path,
         reward_path=reward.artifact_path,
         prompts=prompts,
-        out_dir=str(_artifact_dir(project, "policy", run.pk)),
+        out=_artifact_dir(project, "policy", run.pk),
         cfg=cfg,
+        store=_store(),
+        launch=_launch(),
         progress=reporter,
     )
     # Episodes since ρ: the controller's horizon is counted over the whole run, not one round.
@@ -238,7 +267,7 @@ def policy_config_from_parent(cfg, *, parent: PolicyVersion):
 
 def _sampling_round(run: TrainingRun, reporter: RunReporter) -> None:
     from training.config import SampleConfig
-    from training.sampling import sample_completions
+    from training.launch import sampling_round
 
     project = run.project
     policy = policy_current(project=project)
@@ -249,7 +278,10 @@ def _sampling_round(run: TrainingRun, reporter: RunReporter) -> None:
     if not prompts:
         raise ValueError(f"Project {project.slug!r} has no prompts to sample from; import some.")
     reporter.note(f"sampling {len(prompts)} prompts x4 from policy v{policy.number}")
-    samples = sample_completions(policy.artifact_path, prompts, cfg, progress=reporter)
+    samples = sampling_round(
+        policy.artifact_path, prompts, cfg, store=_store(),
+        backend=settings.QUARTET_GENERATION_BACKEND, progress=reporter,
+    )
     # Chat projects: the prompts are conversations and each Sample.text an assistant message's
     # content; tasks_create renders the answers' Markdown once, here on the worker.
     tasks = [
@@ -275,7 +307,7 @@ def _sampling_round(run: TrainingRun, reporter: RunReporter) -> None:
 
 def _sft_round(run: TrainingRun, reporter: RunReporter) -> None:
     from training.config import SupervisedConfig
-    from training.sft import train_supervised
+    from training.launch import supervised_round
 
     project = run.project
     base = run.base_policy
@@ -287,12 +319,13 @@ def _sft_round(run: TrainingRun, reporter: RunReporter) -> None:
         f"SFT from policy v{base.number} on {len(data.train)} demonstrations, "
         f"{len(data.heldout)} held out"
     )
-    result = train_supervised(
+    result = supervised_round(
         data.train,
         heldout=data.heldout or None,
         policy_path=base.artifact_path,
-        out_dir=str(_artifact_dir(project, "sft", run.pk)),
+        out=_artifact_dir(project, "sft", run.pk),
         cfg=cfg,
+        store=_store(),
         progress=reporter,
     )
     final = {
@@ -324,7 +357,7 @@ def _evaluation_round(run: TrainingRun, reporter: RunReporter) -> None:
     evaluation = run.evaluation
     draw = evaluation_services.evaluation_sample(
         evaluation=evaluation, cfg=_config(SampleConfig, run.config), seed=run.pk,
-        progress=reporter, note=reporter.note,
+        progress=reporter, note=reporter.note, fetch=_store().fetch,
     )
     with transaction.atomic():
         summary = evaluation_services.evaluation_store(evaluation=evaluation, draw=draw)
@@ -347,7 +380,7 @@ def tasks_score_uncertainty(*, project: Project, reward_model: RewardModelVersio
             for pk, text, messages in tasks.values_list("pk", "prompt__text", "prompt__messages")]
     if not rows:
         return 0
-    scorer = load_reward_scorer(reward_model.artifact_path)
+    scorer = load_reward_scorer(_store().fetch(reward_model.artifact_path))
     texts: dict[int, dict[int, str]] = {}
     for task_id, position, text in Completion.objects.filter(task_id__in=[pk for pk, _ in rows]).values_list(
         "task_id", "position", "text"
