@@ -35,6 +35,7 @@ run: venv
 	exit $$status
 
 test: venv
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 clean:

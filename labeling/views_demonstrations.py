@@ -8,6 +8,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
+from labeling.access import project_for_staff
 from labeling import selectors, services
 from labeling.forms_demonstrations import (
     DemonstrationForm,
@@ -29,12 +30,6 @@ def _project(request, slug) -> Project:
     if project is None:
         raise PermissionDenied("You are not an annotator on this project.")
     return project
-
-
-def _staff_project(request, slug) -> Project:
-    if not request.user.is_staff:
-        raise PermissionDenied("Only staff can steer training.")
-    return get_object_or_404(Project, slug=slug)
 
 
 def _form_error(form) -> str:
@@ -158,7 +153,7 @@ def demonstrations_import(request, slug):
 
 @require_POST
 def sft_start(request, slug):
-    project = _staff_project(request, slug)
+    project = project_for_staff(request, slug)
     form = SFTStartForm(request.POST)
     if not form.is_valid():
         messages.error(request, _form_error(form))
@@ -178,7 +173,7 @@ def sft_start(request, slug):
 
 @require_POST
 def reference_set(request, slug):
-    project = _staff_project(request, slug)
+    project = project_for_staff(request, slug)
     form = ReferenceForm(request.POST)
     if not form.is_valid():
         messages.error(request, _form_error(form))

@@ -6,9 +6,9 @@ from django.contrib import messages
 from django.shortcuts import redirect
 from django.views.decorators.http import require_POST
 
+from labeling.access import project_for_staff
 from labeling.services import evaluation as evaluation_services
 from labeling.services.runs import RunConflict, RunNotPossible
-from labeling.views_training import _staff_project
 
 
 class EvaluationStartForm(forms.Form):
@@ -27,7 +27,7 @@ def _errors(form) -> str:
 
 @require_POST
 def evaluation_start(request, slug):
-    project = _staff_project(request, slug)
+    project = project_for_staff(request, slug)
     form = EvaluationStartForm(request.POST)
     if not form.is_valid():
         messages.error(request, f"Evaluation not started: {_errors(form)}")
@@ -47,7 +47,7 @@ def evaluation_start(request, slug):
 
 @require_POST
 def evaluation_split(request, slug):
-    project = _staff_project(request, slug)
+    project = project_for_staff(request, slug)
     form = SplitForm(request.POST)
     if not form.is_valid():
         messages.error(request, f"Split unchanged: {_errors(form)}")

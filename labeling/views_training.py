@@ -1,28 +1,22 @@
 """Staff views for the training loop: dashboard, start and cancel rounds, live progress."""
 
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from labeling import selectors
+from labeling.access import project_for_staff
 from labeling.forms import RunStartForm
-from labeling.models import Project, TrainingRun
+from labeling.models import TrainingRun
 from labeling.selectors.learning import learning_panel
 from labeling.services import runs as run_services
 
 ACTIVE_RUN = "labeling/dashboard.html#active-run"
 
 
-def _staff_project(request, slug) -> Project:
-    if not request.user.is_staff:
-        raise PermissionDenied("Only staff can see and steer training.")
-    return get_object_or_404(Project, slug=slug)
-
-
 @require_GET
 def dashboard(request, slug):
-    project = _staff_project(request, slug)
+    project = project_for_staff(request, slug)
     if request.htmx:
         run = selectors.active_run(project=project)
         response = render(request, ACTIVE_RUN, {"run": run, "project": project})
@@ -40,7 +34,7 @@ def dashboard(request, slug):
 
 @require_POST
 def run_start(request, slug):
-    project = _staff_project(request, slug)
+    project = project_for_staff(request, slug)
     form = RunStartForm(request.POST)
     error = None
     if form.is_valid():
@@ -73,7 +67,7 @@ def _active_run_response(request, project, error=None):
 
 @require_POST
 def run_cancel(request, slug, run_id):
-    project = _staff_project(request, slug)
+    project = project_for_staff(request, slug)
     run = get_object_or_404(TrainingRun, pk=run_id, project=project)
     run_services.run_cancel(run=run)
     return _active_run_response(request, project)
@@ -82,7 +76,7 @@ def run_cancel(request, slug, run_id):
 @require_POST
 def run_end_stalled(request, slug, run_id):
     """End a running round whose worker went silent; works while beat is down."""
-    project = _staff_project(request, slug)
+    project = project_for_staff(request, slug)
     run = get_object_or_404(TrainingRun, pk=run_id, project=project)
     try:
         run_services.run_end_stalled(run=run, user=request.user)
@@ -93,6 +87,6 @@ def run_end_stalled(request, slug, run_id):
 
 @require_POST
 def loop_resume(request, slug):
-    project = _staff_project(request, slug)
+    project = project_for_staff(request, slug)
     run_services.loop_resume(project=project)
     return redirect("labeling:dashboard", slug=project.slug)

@@ -13,7 +13,7 @@ from labeling.models import (
     TrainingRun,
 )
 from labeling.api.serializers import BIGINT_MAX
-from labeling.services.exports import ExportFilters, choices_for_export
+from labeling.selectors.exports import ExportFilters, choices_for_export
 
 
 def projects_visible(*, user) -> QuerySet[Project]:

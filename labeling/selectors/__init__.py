@@ -1,14 +1,26 @@
 """Reads: querysets and plain dataclasses for pages (and, later, for training)."""
 
+import random
 from dataclasses import dataclass
 from datetime import datetime, time
 
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, Max, Q, QuerySet
 from django.utils import timezone
 
 from labeling import hotpath
-from labeling.models import Assignment, Choice, ComparisonTask, Completion, Project, Prompt
+from labeling.models import (
+    Assignment,
+    Choice,
+    ComparisonTask,
+    Completion,
+    PolicyVersion,
+    Project,
+    Prompt,
+    RewardModelVersion,
+    TrainingRun,
+)
 from labeling.selectors.evaluation import evaluation_panel
+from training.data import FourWayChoice  # plain dataclasses, torch-free (tests/labeling/test_deploy.py)
 
 
 @dataclass(frozen=True)
@@ -123,8 +135,6 @@ def reward_training_data(
     """Every best-of-four choice of the project (up to ``upto_choice_id``) as FourWayChoice,
     completions in canonical order and ``best`` the canonical position chosen. Choices on
     ``exclude_task_ids`` (the anchor set, which measures every reward model) are left out."""
-    from training.data import FourWayChoice  # plain dataclasses; no torch
-
     # Evaluation tasks and held-out prompts are never training data.
     rows = Choice.objects.filter(
         project=project, kind=Choice.Kind.BEST, task__is_evaluation=False, task__prompt__is_evaluation=False
@@ -166,8 +176,6 @@ def prompts_for_sampling(*, project: Project, policy_version_id: int, count: int
     """``count`` prompts (text or conversations) for a sampling round (never evaluation prompts),
     preferring those the
     policy has sampled least."""
-    import random
-
     sampled = set(
         ComparisonTask.objects.filter(project=project, policy_version_id=policy_version_id)
         .values_list("prompt_id", flat=True)
@@ -196,16 +204,12 @@ class Dashboard:
 
 
 def active_run(*, project: Project):
-    from labeling.models import TrainingRun
-
     return TrainingRun.objects.filter(project=project, status__in=TrainingRun.ACTIVE).first()
 
 
 def dashboard_charts(*, project: Project) -> dict:
     """Series for the dashboard charts: held-out agreement per reward version, and the final
     reward, KL and β per policy version."""
-    from labeling.models import PolicyVersion, RewardModelVersion
-
     rewards = list(
         RewardModelVersion.objects.filter(project=project).order_by("number").values("number", "metrics")
     )
@@ -228,10 +232,20 @@ def dashboard_charts(*, project: Project) -> dict:
     }
 
 
-def dashboard(*, project: Project) -> Dashboard:
-    from labeling.models import TrainingRun
-    from labeling.services.runs import choices_since_last_reward_round
+def choices_since_last_reward_round(*, project: Project) -> int:
+    """Best-of-four choices since the last reward round that did not fail (what the loop counts)."""
+    last = (
+        TrainingRun.objects.filter(project=project, kind=TrainingRun.Kind.REWARD)
+        .exclude(status__in=[TrainingRun.Status.FAILED, TrainingRun.Status.CANCELLED])
+        .aggregate(upto=Max("choices_upto"))["upto"]
+    )
+    # Evaluation rounds' choices never train, so they never trigger a reward round either.
+    return Choice.objects.filter(
+        project=project, kind=Choice.Kind.BEST, pk__gt=int(last or 0), task__is_evaluation=False
+    ).count()
 
+
+def dashboard(*, project: Project) -> Dashboard:
     return Dashboard(
         project=project,
         current_policy=project.current_policy,

@@ -2,12 +2,12 @@
 sampling the two versions into mixed four-way tasks.
 
 Nothing here imports torch at module level: the web process starts rounds through
-``evaluation_start``; ``evaluation_sample`` runs on a worker and imports training/ when called,
+``evaluation_start``; ``evaluation_rounds.evaluation_sample`` runs on a worker (it imports training/),
 like services/execution.py.
 """
 
 import random
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from django.db import transaction
 
@@ -15,7 +15,6 @@ from labeling.models import ComparisonTask, Evaluation, EvaluationItem, PolicyVe
 from labeling.selectors import evaluation as evaluation_selectors
 from labeling.services.imports import NewTask, comparison_hash, tasks_create
 from labeling.services.runs import RunConflict, RunNotPossible, policy_current, policy_initial, run_start
-from labeling.win_rate import candidate_share
 
 Kind = TrainingRun.Kind
 ANSWERS_PER_VERSION = 2  # two of the four slots each: indifference reads 50%
@@ -128,51 +127,6 @@ class EvaluationDraw:
     candidate_positions: list[list[int]]
     predicted_win_rate: float | None
     reward_model_id: int | None
-
-
-def evaluation_sample(*, evaluation: Evaluation, cfg, seed: int, progress=None, note=print,
-                      fetch=lambda path: path) -> EvaluationDraw:
-    """Worker side (imports torch): sample two answers from each version for the round's prompts
-    (``cfg``: a training.config.SampleConfig), mix them in a random canonical order per prompt,
-    and score them with the project's current reward model. ``fetch`` turns an artifact path or
-    URL into a local folder (the worker's artifact store). Writes nothing."""
-    from training.reward import load_reward_scorer  # worker only: training/ pulls in torch
-    from training.sampling import sample_completions
-
-    project = evaluation.project
-    prompts = evaluation_selectors.prompts_for_evaluation(project=project, count=evaluation.num_prompts, seed=seed)
-    cfg = replace(cfg, n_completions=ANSWERS_PER_VERSION)
-    note(f"sampling {len(prompts)} evaluation prompts x2 from v{evaluation.candidate.number} "
-         f"and v{evaluation.baseline.number}")
-
-    def phase(offset: int):  # one progress bar over both versions' sampling
-        if progress is None:
-            return None
-        return lambda step, total, metrics: progress(offset + step, 2 * total, metrics)
-
-    ours = sample_completions(fetch(evaluation.candidate.artifact_path), prompts, cfg, progress=phase(0))
-    theirs = sample_completions(fetch(evaluation.baseline.artifact_path), prompts, cfg, progress=phase(len(prompts)))
-    rng = random.Random(seed)
-    tasks, positions = [], []
-    for prompt, mine, other in zip(prompts, ours, theirs, strict=True):
-        order = rng.sample(range(4), 4)  # canonical slot of answer i (candidate first, then baseline)
-        texts = [""] * 4
-        for slot, text in zip(order, [s.text for s in mine] + [s.text for s in other], strict=True):
-            texts[slot] = text
-        tasks.append(NewTask(prompt=prompt, completions=texts, evaluation=True))
-        positions.append(sorted(order[:ANSWERS_PER_VERSION]))
-    predicted, reward_model = None, project.current_reward_model
-    if reward_model is not None and tasks:
-        raw = load_reward_scorer(fetch(reward_model.artifact_path)).raw(
-            [t.prompt for t in tasks for _ in range(4)], [text for t in tasks for text in t.completions]
-        )
-        shares = [candidate_share(raw[4 * i : 4 * i + 4], positions[i]) for i in range(len(tasks))]
-        predicted = sum(shares) / len(shares)
-        note(f"reward v{reward_model.number} predicts a win rate of {predicted:.3f}")
-    return EvaluationDraw(
-        tasks=tasks, candidate_positions=positions, predicted_win_rate=predicted,
-        reward_model_id=reward_model.pk if reward_model else None,
-    )
 
 
 def evaluation_store(*, evaluation: Evaluation, draw: EvaluationDraw) -> dict:

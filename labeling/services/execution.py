@@ -11,7 +11,6 @@ import threading
 import time
 import traceback
 from dataclasses import fields, replace
-from pathlib import Path
 
 from django.conf import settings
 from django.db import close_old_connections, connection, transaction
@@ -19,12 +18,19 @@ from django.db.models import Max
 from django.utils import timezone
 
 from labeling import selectors
-from labeling.models import PolicyVersion, Project, RewardModelVersion, TrainingRun
+from labeling.models import ComparisonTask, Completion, PolicyVersion, Project, RewardModelVersion, TrainingRun
 from labeling.selectors.anchor import anchor_set, reward_agreement_on_anchor
-from labeling.services import evaluation as evaluation_services
-from labeling.services.imports import NewTask, tasks_create
 from labeling.selectors.demonstrations import sft_training_data
+from labeling.services import evaluation as evaluation_services
+from labeling.services.evaluation_rounds import evaluation_sample
+from labeling.services.imports import NewTask, tasks_create
 from labeling.services.runs import policy_current, policy_reference, run_chain_next
+from labeling.stats import entropy
+# Torch-free parts of training/ (settings, launching, the artifact store); the rounds
+# themselves load torch only inside training.launch when they run.
+from training.config import LaunchConfig, PolicyConfig, RewardConfig, SampleConfig, SupervisedConfig
+from training.launch import policy_round, reward_round, sampling_round, supervised_round
+from training.storage import ArtifactStore
 
 log = logging.getLogger(__name__)
 Status = TrainingRun.Status
@@ -103,7 +109,6 @@ def _config(cls, overrides: dict):
     if unknown:
         raise ValueError(f"unknown {cls.__name__} settings: {', '.join(sorted(unknown))}")
     if isinstance(overrides.get("sample"), dict):  # RewardConfig.sample is itself a SampleConfig
-        from training.config import SampleConfig
 
         overrides = {**overrides, "sample": _config(SampleConfig, overrides["sample"])}
     return cls(**overrides)
@@ -118,7 +123,6 @@ def _artifact_dir(project: Project, kind: str, run_id: int) -> str:
 
 def _store():
     """This worker's view of the artifact store: where versions live, where it caches them."""
-    from training.storage import ArtifactStore
 
     return ArtifactStore(
         root=settings.QUARTET_ARTIFACTS_URL or str(settings.QUARTET_ARTIFACTS_DIR),
@@ -128,7 +132,6 @@ def _store():
 
 def _launch():
     """How this worker runs reward and policy rounds (processes, precision, accelerate file)."""
-    from training.config import LaunchConfig
 
     return LaunchConfig(
         num_processes=settings.QUARTET_LAUNCH_PROCESSES,
@@ -149,9 +152,6 @@ def _claim(run_id: int) -> TrainingRun | None:
 
 
 def _reward_round(run: TrainingRun, reporter: RunReporter) -> None:
-    from training.config import RewardConfig
-    from training.launch import reward_round
-
     project = run.project
     rho = policy_reference(project=project)
     anchor = anchor_set(project=project, upto_choice_id=run.choices_upto)
@@ -208,9 +208,6 @@ def _reward_round(run: TrainingRun, reporter: RunReporter) -> None:
 
 
 def _policy_round(run: TrainingRun, reporter: RunReporter) -> None:
-    from training.config import PolicyConfig
-    from training.launch import policy_round
-
     project = run.project
     rho = policy_reference(project=project)
     base, reward = run.base_policy, run.base_reward_model
@@ -266,9 +263,6 @@ def policy_config_from_parent(cfg, *, parent: PolicyVersion):
 
 
 def _sampling_round(run: TrainingRun, reporter: RunReporter) -> None:
-    from training.config import SampleConfig
-    from training.launch import sampling_round
-
     project = run.project
     policy = policy_current(project=project)
     cfg = _config(SampleConfig, run.config)
@@ -306,9 +300,6 @@ def _sampling_round(run: TrainingRun, reporter: RunReporter) -> None:
 
 
 def _sft_round(run: TrainingRun, reporter: RunReporter) -> None:
-    from training.config import SupervisedConfig
-    from training.launch import supervised_round
-
     project = run.project
     base = run.base_policy
     cfg = _config(SupervisedConfig, run.config)
@@ -352,10 +343,8 @@ def _sft_round(run: TrainingRun, reporter: RunReporter) -> None:
 
 
 def _evaluation_round(run: TrainingRun, reporter: RunReporter) -> None:
-    from training.config import SampleConfig
-
     evaluation = run.evaluation
-    draw = evaluation_services.evaluation_sample(
+    draw = evaluation_sample(
         evaluation=evaluation, cfg=_config(SampleConfig, run.config), seed=run.pk,
         progress=reporter, note=reporter.note, fetch=_store().fetch,
     )
@@ -370,8 +359,6 @@ def tasks_score_uncertainty(*, project: Project, reward_model: RewardModelVersio
     every open task of the project. Returns how many were scored."""
     from training.reward import load_reward_scorer
 
-    from labeling.models import ComparisonTask, Completion
-    from labeling.stats import entropy
 
     tasks = ComparisonTask.objects.filter(project=project, status=ComparisonTask.Status.OPEN)
     if task_ids is not None:

@@ -18,6 +18,7 @@ from django.db.models import Exists, OuterRef, Subquery
 from django.utils import timezone
 
 from labeling import hotpath
+from labeling.selectors.quality import gold_accuracy
 from labeling.models import (
     COMPLETIONS_PER_TASK,
     Assignment,
@@ -25,6 +26,7 @@ from labeling.models import (
     ComparisonTask,
     Project,
 )
+from labeling.services.runs import loop_maybe_trigger, queue_maybe_refill
 
 logger = logging.getLogger(__name__)
 
@@ -275,8 +277,6 @@ def _decision_repeated(*, project: Project, annotator, assignment_id: int, kind:
 
 
 def _pause_if_below_gold_threshold(*, project: Project, annotator) -> None:
-    from labeling.selectors.quality import gold_accuracy
-
     accuracy = gold_accuracy(project=project, annotator_ids=[annotator.pk]).get(annotator.pk)
     if accuracy and accuracy.answers >= project.gold_min_answers and accuracy.share < project.gold_min_accuracy:
         project.paused_annotators.add(annotator)
@@ -294,8 +294,6 @@ def _loop_trigger_quietly(project_id: int) -> None:
     # The choice is committed before this runs; a failing trigger must not turn a saved choice
     # into an error page. Beat re-checks both every minute. The loop comes first; topping up
     # the queue only when no round starts.
-    from labeling.services.runs import loop_maybe_trigger, queue_maybe_refill
-
     try:
         if loop_maybe_trigger(project_id=project_id) is None:
             queue_maybe_refill(project=Project.objects.get(pk=project_id))

@@ -7,12 +7,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from celery import current_app
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Max
 from django.utils import timezone
 
 from labeling.models import Choice, ComparisonTask, PolicyVersion, Project, TrainingRun
+from labeling.selectors import choices_since_last_reward_round
 
 log = logging.getLogger(__name__)
 
@@ -75,21 +77,29 @@ def policy_reference(*, project: Project) -> PolicyVersion:
     return policy_initial(project=project)
 
 
+# Tasks are sent by name: a service never imports labeling.tasks, whose rounds import the
+# worker-only execution layer (and through it torch). CELERY_TASK_ROUTES picks the queue.
+TASK_TRAINING_ROUND = "labeling.tasks.training_round"
+TASK_SAMPLING_ROUND = "labeling.tasks.sampling_round"
+
+
+def task_send(name: str, run_id: int):
+    """Publish one round to the broker (retrying briefly); returns Celery's AsyncResult."""
+    return current_app.send_task(
+        name, args=[run_id], retry=True,
+        retry_policy={"max_retries": 2, "interval_start": 0, "interval_step": 0.5},
+    )
+
+
 def _enqueue(run_id: int) -> None:
     """Send the run to its worker queue. A broker that is down is logged, not raised: the run
     stays queued without a task id and the beat safety net sends it again."""
-    from labeling import tasks  # Celery only; keeps this module light for migrations and tests
-
     run = TrainingRun.objects.only("kind", "status").get(pk=run_id)
     if run.status != Status.QUEUED:
         return
-    task = tasks.sampling_round if run.kind in (Kind.SAMPLING, Kind.EVALUATION) else tasks.training_round
+    name = TASK_SAMPLING_ROUND if run.kind in (Kind.SAMPLING, Kind.EVALUATION) else TASK_TRAINING_ROUND
     try:
-        result = task.apply_async(
-            args=[run_id],
-            retry=True,
-            retry_policy={"max_retries": 2, "interval_start": 0, "interval_step": 0.5},
-        )
+        result = task_send(name, run_id)
     except Exception as exc:  # kombu raises several types for an unreachable broker
         log.warning("could not enqueue run %s (%s); beat will retry", run_id, exc)
         return
@@ -187,18 +197,6 @@ def run_cancel(*, run: TrainingRun) -> TrainingRun:
             run.cancel_requested = True
             run.save(update_fields=["cancel_requested"])
     return run
-
-
-def choices_since_last_reward_round(*, project: Project) -> int:
-    last = (
-        TrainingRun.objects.filter(project=project, kind=Kind.REWARD)
-        .exclude(status__in=[Status.FAILED, Status.CANCELLED])
-        .aggregate(upto=Max("choices_upto"))["upto"]
-    )
-    # Evaluation rounds' choices never train, so they never trigger a reward round either.
-    return Choice.objects.filter(
-        project=project, kind=Choice.Kind.BEST, pk__gt=int(last or 0), task__is_evaluation=False
-    ).count()
 
 
 def loop_maybe_trigger(*, project_id: int) -> TrainingRun | None:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from labeling import tasks
+from labeling.services import runs as run_services
 from labeling.models import RewardModelVersion
 from tests.factories import ProjectFactory, StaffFactory
 
@@ -32,13 +32,13 @@ def worker_in_a_thread(monkeypatch):
         finally:
             connection.close()  # this thread's own connection, or the test database lingers
 
-    def apply_async(args, **kwargs):
-        thread = threading.Thread(target=work, args=(args[0],), daemon=True)
+    def task_send(name, run_id):
+        thread = threading.Thread(target=work, args=(run_id,), daemon=True)
         thread.start()
         threads.append(thread)
-        return type("Result", (), {"id": f"thread-{args[0]}"})()
+        return type("Result", (), {"id": f"thread-{run_id}"})()
 
-    monkeypatch.setattr(tasks.training_round, "apply_async", apply_async)
+    monkeypatch.setattr(run_services, "task_send", task_send)
     yield
     for thread in threads:
         thread.join(timeout=120)

@@ -17,7 +17,7 @@ from labeling.services import (
     tasks_create,
 )
 from labeling.services import evaluation as evaluation_services
-from labeling.services.exports import ExportFilters, choices_for_export
+from labeling.selectors.exports import ExportFilters, choices_for_export
 from labeling.services.imports import ImportValidationError
 from labeling.services.runs import RunNotPossible, choices_since_last_reward_round, queue_maybe_refill
 from tests.factories import UserFactory, make_tasks

@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 from django.core.management import call_command
 
-from labeling import tasks
 from labeling.models import ComparisonTask, Evaluation, PolicyVersion, Project, TrainingRun
 from labeling.services import prompts_import
 from labeling.services import evaluation as evaluation_services
@@ -33,11 +32,12 @@ def test_evaluation_runs_on_the_sampling_queue(project, monkeypatch, django_capt
     class Sent:
         id = "celery-1"
 
-    def apply_async(args, **kwargs):
-        sent.append(args[0])
+    def task_send(name, run_id):
+        if name == run_services.TASK_SAMPLING_ROUND:
+            sent.append(run_id)
         return Sent()
 
-    monkeypatch.setattr(tasks.sampling_round, "apply_async", apply_async)
+    monkeypatch.setattr(run_services, "task_send", task_send)
     Project.objects.filter(pk=project.pk).update(policy_source=str(STARTER))
     version = PolicyVersion.objects.create(project=project, number=1, artifact_path=str(STARTER))
     Project.objects.filter(pk=project.pk).update(current_policy=version)

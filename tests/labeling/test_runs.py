@@ -8,7 +8,6 @@ from django.urls import reverse
 from django.utils import timezone
 from kombu.exceptions import OperationalError as BrokerDown
 
-from labeling import tasks
 from labeling.models import Choice, TrainingRun
 from labeling.services import assignments_pending_for_annotator, comparison_record
 from labeling.services import runs as run_services
@@ -16,28 +15,26 @@ from tests.factories import make_tasks
 
 
 class Broker:
+    """Stands in for the broker: records which queue each run was sent to."""
+
     def __init__(self):
         self.sent, self.down = [], False
 
-    def send(self, task):
-        def apply_async(args, **kwargs):
-            if self.down:
-                raise BrokerDown("connection refused")
-            self.sent.append((task, args[0]))
+    def task_send(self, name, run_id):
+        if self.down:
+            raise BrokerDown("connection refused")
+        self.sent.append(("sampling" if name == run_services.TASK_SAMPLING_ROUND else "training", run_id))
 
-            class Result:
-                id = f"celery-{args[0]}"
+        class Result:
+            id = f"celery-{run_id}"
 
-            return Result()
-
-        return apply_async
+        return Result()
 
 
 @pytest.fixture
 def broker(monkeypatch):
     stub = Broker()
-    monkeypatch.setattr(tasks.training_round, "apply_async", stub.send("training"))
-    monkeypatch.setattr(tasks.sampling_round, "apply_async", stub.send("sampling"))
+    monkeypatch.setattr(run_services, "task_send", stub.task_send)
     return stub
 
 
