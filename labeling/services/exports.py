@@ -270,6 +270,22 @@ def _write_datasets_folder(path: Path, rows: Iterator[dict], schema) -> int:
 _WRITERS = {"jsonl": _write_jsonl, "parquet": _write_parquet, "datasets": _write_datasets_folder}
 
 
+def rows_write_atomically(out: Path, rows: Iterator[dict], schema, file_format: str) -> int:
+    """Stream ``rows`` into ``out`` (jsonl, parquet or a datasets folder) through a hidden
+    staging name renamed into place, so a crash never leaves a file that looks finished.
+    Returns the number of rows written."""
+    staged = out.with_name(f".{out.name}.partial-{os.getpid()}")
+    try:
+        written = _WRITERS[file_format](staged, rows, schema)
+        os.replace(staged, out)
+    finally:
+        if staged.is_dir():
+            shutil.rmtree(staged, ignore_errors=True)
+        elif staged.exists():
+            staged.unlink()
+    return written
+
+
 def preferences_export(
     *,
     project: Project,
@@ -305,15 +321,7 @@ def preferences_export(
     counter = _Counter(_listwise_rows(queryset, reveal_annotators=reveal_annotators, chat=chat))
     rows = iter(counter) if format == "listwise" else _pairwise_rows(iter(counter))
 
-    staged = out.with_name(f".{out.name}.partial-{os.getpid()}")
-    try:
-        written = _WRITERS[file_format](staged, rows, schema)
-        os.replace(staged, out)
-    finally:
-        if staged.is_dir():
-            shutil.rmtree(staged, ignore_errors=True)
-        elif staged.exists():
-            staged.unlink()
+    written = rows_write_atomically(out, rows, schema, file_format)
 
     manifest = {
         "quartet_version": quartet_version(),

@@ -9,7 +9,6 @@ same streaming writers and atomic rename as the preference exports, with a manif
 import itertools
 import json
 import os
-import shutil
 from pathlib import Path
 
 from django.utils import timezone
@@ -17,12 +16,12 @@ from django.utils import timezone
 from labeling.models import Project
 from labeling.selectors.demonstrations import sft_export_rows
 from labeling.services.exports import (
-    _WRITERS,
     MANIFEST_SUFFIX,
     ExportError,
     ExportResult,
     file_format_for,
     quartet_version,
+    rows_write_atomically,
 )
 
 SFT_STYLES = ("messages", "prompt_completion")
@@ -64,15 +63,7 @@ def sft_export(*, project: Project, style: str, out: str | Path, allow_datasets:
     schema = _schema(style, conversational)
     rows = itertools.chain([first] if first is not None else [], rows)
 
-    staged = out.with_name(f".{out.name}.partial-{os.getpid()}")
-    try:
-        written = _WRITERS[file_format](staged, rows, schema)
-        os.replace(staged, out)
-    finally:
-        if staged.is_dir():
-            shutil.rmtree(staged, ignore_errors=True)
-        elif staged.exists():
-            staged.unlink()
+    written = rows_write_atomically(out, rows, schema, file_format)
     manifest = {
         "quartet_version": quartet_version(),
         "schema_version": SFT_SCHEMA_VERSION,
