@@ -106,6 +106,31 @@ def _enqueue(run_id: int) -> None:
     TrainingRun.objects.filter(pk=run_id).update(celery_task_id=result.id)
 
 
+# A chat answer ends at the chat template's end-of-turn token, not at the first period (the text
+# default), and runs longer than a stylistic continuation; the reward model reads the templated
+# conversation too. A project's own settings always win.
+CHAT_GENERATION_DEFAULTS = {"stop": None, "max_new_tokens": 96}
+CHAT_REWARD_DEFAULTS = {"max_length": 256}
+
+
+def round_config(*, project: Project, kind: str) -> dict:
+    """The settings a new run of ``kind`` records: the project's overrides for that round, on
+    top of the chat defaults in a chat project."""
+    own = {
+        Kind.REWARD: project.reward_config,
+        Kind.POLICY: project.policy_config,
+        Kind.SAMPLING: project.sample_config,
+        Kind.SFT: project.sft_config,
+        Kind.EVALUATION: project.sample_config,
+    }[kind] or {}
+    if project.prompt_format != Project.PromptFormat.CHAT or kind == Kind.SFT:
+        return own
+    if kind == Kind.REWARD:
+        sample = {**CHAT_GENERATION_DEFAULTS, **(own.get("sample") or {})}
+        return {**CHAT_REWARD_DEFAULTS, **own, "sample": sample}
+    return {**CHAT_GENERATION_DEFAULTS, **own}
+
+
 def run_start(
     *,
     project: Project,
@@ -155,13 +180,7 @@ def run_start(
                     if kind == Kind.REWARD
                     else None
                 ),
-                config={
-                    Kind.REWARD: project.reward_config,
-                    Kind.POLICY: project.policy_config,
-                    Kind.SAMPLING: project.sample_config,
-                    Kind.SFT: project.sft_config,
-                    Kind.EVALUATION: project.sample_config,
-                }[kind],
+                config=round_config(project=project, kind=kind),
             )
     except IntegrityError:
         raise RunConflict("Another training run of this project is queued or running.") from None
