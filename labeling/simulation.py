@@ -22,6 +22,15 @@ _CARD = re.compile(
     r'<span class="text">(.*?)</span>',
     re.S,
 )
+# A chat task: the conversation's turns and each answer's raw text beside its rendered Markdown.
+_CHAT_TURN = re.compile(
+    r'class="turn (system|user|assistant)">.*?<div class="raw text">(.*?)</div>', re.S
+)
+_CHAT_CARD = re.compile(
+    r'<button type="submit" name="position" value="(\d)"[^>]*data-slot="(\d)">.*?'
+    r'<div class="raw text">(.*?)</div>',
+    re.S,
+)
 _CSRF_INPUT = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
 
 
@@ -32,7 +41,7 @@ class SimulationError(Exception):
 @dataclass
 class Page:
     assignment: int | None
-    prompt: str = ""
+    prompt: str | list = ""  # a text prompt, or a chat task's conversation (list of messages)
     completions: list[str] = field(default_factory=list)  # canonical order 0–3
     display_order: list[int] = field(default_factory=list)
 
@@ -43,10 +52,14 @@ def parse_labeling_page(body: str) -> Page:
     match = _ASSIGNMENT.search(current)
     if match is None:
         return Page(assignment=None)
-    prompt = html.unescape(_PROMPT.search(current).group(1))
-    cards = sorted(
-        ((int(slot), int(position), html.unescape(text)) for position, slot, text in _CARD.findall(current)),
-    )
+    text_prompt = _PROMPT.search(current)
+    if text_prompt is not None:
+        prompt = html.unescape(text_prompt.group(1))
+        found = _CARD.findall(current)
+    else:  # a chat task
+        prompt = [{"role": role, "content": html.unescape(content)} for role, content in _CHAT_TURN.findall(current)]
+        found = _CHAT_CARD.findall(current)
+    cards = sorted((int(slot), int(position), html.unescape(text)) for position, slot, text in found)
     if len(cards) != 4:
         raise SimulationError(f"expected four cards on the page, found {len(cards)}")
     completions = [""] * 4

@@ -10,6 +10,7 @@ import pytest
 from labeling import selectors
 from labeling.models import ComparisonTask, Completion, Project, Prompt
 from labeling.services import ImportValidationError, comparisons_import, prompts_import
+from labeling.simulation import parse_labeling_page
 from tests.factories import ProjectFactory
 
 SYSTEM = {"role": "system", "content": "You are a terse Python helper."}
@@ -132,6 +133,14 @@ def test_labeling_page_shows_turns_and_rendered_answers(annotator_client, chat_t
     # Raw text beside the Markdown, escaped; the script stays text in both.
     assert "&lt;script&gt;alert(1)&lt;/script&gt; just use `operator.itemgetter`" in page
     assert "<script>alert" not in page
+
+
+def test_the_simulated_annotator_reads_a_chat_task_as_its_conversation_and_raw_answers(annotator_client, chat_task):
+    page = parse_labeling_page(annotator_client.get(f"/p/{chat_task.slug}/", HTTP_HX_REQUEST="true").content.decode())
+    assert page.prompt == [SYSTEM, ASK, {"role": "assistant", "content": "Which key?"},
+                           {"role": "user", "content": "The *name* key."}]
+    stored = [a if isinstance(a, str) else a["content"] for a in ANSWERS]
+    assert page.completions == stored and sorted(page.display_order) == [0, 1, 2, 3]
 
 
 def test_text_labeling_page_has_no_chat_parts(annotator_client, project):
