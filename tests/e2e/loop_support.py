@@ -2,6 +2,8 @@
 
 import random
 
+from django.db.models import Count
+
 from labeling.services import assignments_pending_for_annotator, comparison_record
 from labeling.services.execution import run_execute
 from labeling.services import runs as run_services
@@ -13,15 +15,22 @@ def seed_choices(project, count: int, oracle_name: str = "sentiment") -> None:
     with a simulated labeler."""
     from training.oracles import get_oracle
 
-    project.loop_sample_prompts = count
+    # A few spare prompts: a sampled task that repeats an existing one is dropped as a duplicate.
+    project.loop_sample_prompts = count + 8
     project.save(update_fields=["loop_sample_prompts"])
     run = run_services.run_start(project=project, kind="sampling", trigger="seed", enqueue=False)
     assert run_execute(run_id=run.pk) == "succeeded"
+    run.refresh_from_db()
     user = UserFactory()
     project.annotators.add(user)
     oracle, rng = get_oracle(oracle_name), random.Random(0)
-    for _ in range(count):
-        lease = assignments_pending_for_annotator(project=project, annotator=user)[0]
+    for i in range(count):
+        pending = assignments_pending_for_annotator(project=project, annotator=user)
+        assert pending, (
+            f"no task for choice {i + 1} of {count}: sampling made {run.summary}; tasks by status "
+            f"{dict(project.tasks.values_list('status').annotate(n=Count('pk')))}"
+        )
+        lease = pending[0]
         texts = [c.text for c in lease.task.completions.order_by("position")]
         comparison_record(
             project=project, annotator=user, assignment_id=lease.pk, kind="best",
