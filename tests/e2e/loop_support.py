@@ -15,8 +15,7 @@ def seed_choices(project, count: int, oracle_name: str = "sentiment") -> None:
     with a simulated labeler."""
     from training.oracles import get_oracle
 
-    # A few spare prompts: a sampled task that repeats an existing one is dropped as a duplicate.
-    project.loop_sample_prompts = count + 8
+    project.loop_sample_prompts = count
     project.save(update_fields=["loop_sample_prompts"])
     run = run_services.run_start(project=project, kind="sampling", trigger="seed", enqueue=False)
     assert run_execute(run_id=run.pk) == "succeeded"
