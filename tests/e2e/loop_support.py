@@ -15,18 +15,28 @@ def seed_choices(project, count: int, oracle_name: str = "sentiment") -> None:
     with a simulated labeler."""
     from training.oracles import get_oracle
 
+    created, made = 0, []
+    for _ in range(3):
+        # A sampled task that repeats an existing one is dropped as a duplicate (which happens
+        # or not with the run's seed, its id): sample again for the ones missing.
+        project.loop_sample_prompts = count - created
+        project.save(update_fields=["loop_sample_prompts"])
+        run = run_services.run_start(project=project, kind="sampling", trigger="seed", enqueue=False)
+        assert run_execute(run_id=run.pk) == "succeeded"
+        run.refresh_from_db()
+        made.append(run.summary)
+        created += run.summary["tasks_created"]
+        if created >= count:
+            break
     project.loop_sample_prompts = count
     project.save(update_fields=["loop_sample_prompts"])
-    run = run_services.run_start(project=project, kind="sampling", trigger="seed", enqueue=False)
-    assert run_execute(run_id=run.pk) == "succeeded"
-    run.refresh_from_db()
     user = UserFactory()
     project.annotators.add(user)
     oracle, rng = get_oracle(oracle_name), random.Random(0)
     for i in range(count):
         pending = assignments_pending_for_annotator(project=project, annotator=user)
         assert pending, (
-            f"no task for choice {i + 1} of {count}: sampling made {run.summary}; tasks by status "
+            f"no task for choice {i + 1} of {count}: sampling made {made}; tasks by status "
             f"{dict(project.tasks.values_list('status').annotate(n=Count('pk')))}"
         )
         lease = pending[0]
