@@ -270,6 +270,20 @@ def _write_datasets_folder(path: Path, rows: Iterator[dict], schema) -> int:
 _WRITERS = {"jsonl": _write_jsonl, "parquet": _write_parquet, "datasets": _write_datasets_folder}
 
 
+def export_target(out, *, allow_datasets: bool) -> tuple[Path, str]:
+    """``out`` as a Path and its file format, or ExportError when it cannot be written: the
+    datasets format outside the command line, an existing datasets folder, a missing parent."""
+    out = Path(out)
+    file_format = file_format_for(out)
+    if file_format == "datasets" and not allow_datasets:
+        raise ExportError("the datasets folder format is written by the command line only")
+    if file_format == "datasets" and out.exists():
+        raise ExportError(f"{out}: already exists; a datasets folder is never overwritten")
+    if not out.parent.is_dir():
+        raise ExportError(f"{out.parent}: no such folder")
+    return out, file_format
+
+
 def rows_write_atomically(out: Path, rows: Iterator[dict], schema, file_format: str) -> int:
     """Stream ``rows`` into ``out`` (jsonl, parquet or a datasets folder) through a hidden
     staging name renamed into place, so a crash never leaves a file that looks finished.
@@ -307,14 +321,7 @@ def preferences_export(
     filters = filters or ExportFilters()
     if format not in FORMATS:
         raise ExportError(f"unknown export format {format!r}; use {' or '.join(FORMATS)}")
-    out = Path(out)
-    file_format = file_format_for(out)
-    if file_format == "datasets" and not allow_datasets:
-        raise ExportError("the datasets folder format is written by the command line only")
-    if file_format == "datasets" and out.exists():
-        raise ExportError(f"{out}: already exists; a datasets folder is never overwritten")
-    if not out.parent.is_dir():
-        raise ExportError(f"{out.parent}: no such folder")
+    out, file_format = export_target(out, allow_datasets=allow_datasets)
     queryset = choices_for_export(project=project, filters=filters)
     chat = project.prompt_format == Project.PromptFormat.CHAT
     schema = (chat_schemas() if chat else schemas())[format]

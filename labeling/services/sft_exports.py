@@ -19,7 +19,7 @@ from labeling.services.exports import (
     MANIFEST_SUFFIX,
     ExportError,
     ExportResult,
-    file_format_for,
+    export_target,
     quartet_version,
     rows_write_atomically,
 )
@@ -47,14 +47,7 @@ def sft_export(*, project: Project, style: str, out: str | Path, allow_datasets:
     """
     if style not in SFT_STYLES:
         raise ExportError(f"unknown SFT style {style!r}; use {' or '.join(SFT_STYLES)}")
-    out = Path(out)
-    file_format = file_format_for(out)
-    if file_format == "datasets" and not allow_datasets:
-        raise ExportError("the datasets folder format is written by the command line only")
-    if file_format == "datasets" and out.exists():
-        raise ExportError(f"{out}: already exists; a datasets folder is never overwritten")
-    if not out.parent.is_dir():
-        raise ExportError(f"{out.parent}: no such folder")
+    out, file_format = export_target(out, allow_datasets=allow_datasets)
     rows = sft_export_rows(project=project, style=style)
     first = next(rows, None)
     conversational = first is not None and isinstance(first.get("prompt", first.get("messages")), list)
