@@ -5,7 +5,8 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
-from labeling.models.queue import ComparisonTask, Completion, Project, Prompt
+from labeling.models.projects import Project, Prompt
+from labeling.models.queue import ComparisonTask, Completion
 from labeling.models.training import TrainingRun
 
 

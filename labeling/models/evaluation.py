@@ -4,7 +4,8 @@ held-out evaluation prompts."""
 from django.db import models
 from django.db.models import Q
 
-from labeling.models.queue import ComparisonTask, PolicyVersion, Project
+from labeling.models.projects import PolicyVersion, Project
+from labeling.models.queue import ComparisonTask
 from labeling.models.training import RewardModelVersion, TrainingRun
 
 

@@ -5,7 +5,8 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-from labeling.models.queue import Choice, PolicyVersion, Project
+from labeling.models.projects import PolicyVersion, Project
+from labeling.models.queue import Choice
 
 
 class RewardModelVersion(models.Model):
