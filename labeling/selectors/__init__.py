@@ -19,7 +19,7 @@ from labeling.models import (
     RewardModelVersion,
     TrainingRun,
 )
-from labeling.selectors.evaluation import evaluation_panel
+from labeling.selectors.evaluation import EvaluationPanel, evaluation_panel
 from training.data import FourWayChoice  # plain dataclasses, torch-free (tests/labeling/test_deploy.py)
 
 
@@ -193,14 +193,14 @@ def prompts_for_sampling(*, project: Project, policy_version_id: int, count: int
 @dataclass(frozen=True)
 class Dashboard:
     project: Project
-    current_policy: object  # PolicyVersion | None
-    current_reward_model: object  # RewardModelVersion | None
-    active_run: object  # TrainingRun | None
-    runs: list
+    current_policy: PolicyVersion | None
+    current_reward_model: RewardModelVersion | None
+    active_run: TrainingRun | None
+    runs: list[TrainingRun]
     new_choices: int
     open_tasks: int
     charts: dict
-    evaluation: object  # labeling.selectors.evaluation.EvaluationPanel
+    evaluation: EvaluationPanel
 
 
 def active_run(*, project: Project):

@@ -124,8 +124,8 @@ class DemonstrationPanel:
     written: int
     imported: int
     open_tasks: int
-    sft_versions: list  # PolicyVersion, newest first, with their run
-    reference: object  # PolicyVersion | None: the chosen ρ, when not the initial policy
+    sft_versions: list[PolicyVersion]  # newest first, with their run
+    reference: PolicyVersion | None  # the chosen ρ, when not the initial policy
     chart: dict  # {"labels", "before", "after"}: held-out loss per SFT version
     last_sft_series: list  # the latest SFT round's loss series
 
