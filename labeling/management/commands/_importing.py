@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from labeling.models import Project
+from labeling.management.commands._project import project_by_slug
 from labeling.services import ImportValidationError
 
 
@@ -14,10 +14,7 @@ class ImportCommand(BaseCommand):
         parser.add_argument("--project", required=True, help="project slug")
 
     def handle(self, *args, path, project, **options):
-        try:
-            target = Project.objects.get(slug=project)
-        except Project.DoesNotExist:
-            raise CommandError(f"No project with slug {project!r}.") from None
+        target = project_by_slug(project)
         try:
             result = type(self).service(project=target, source=path)
         except FileNotFoundError:

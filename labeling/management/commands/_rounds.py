@@ -4,7 +4,8 @@ process (no worker needed) with a progress bar, recording them as TrainingRuns l
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from labeling.models import Project, TrainingRun
+from labeling.management.commands._project import project_by_slug
+from labeling.models import TrainingRun
 from labeling.services import runs as run_services
 
 
@@ -19,10 +20,7 @@ class RoundCommand(BaseCommand):
         )
 
     def handle(self, *args, project, enqueue, **options):
-        try:
-            target = Project.objects.get(slug=project)
-        except Project.DoesNotExist:
-            raise CommandError(f"No project with slug {project!r}.") from None
+        target = project_by_slug(project)
         if enqueue:
             self._enqueue(target)
             return

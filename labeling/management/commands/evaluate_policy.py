@@ -5,7 +5,8 @@ evaluation prompts. Runs the sampling here with a progress bar (or sends it to t
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from labeling.models import Project, TrainingRun
+from labeling.management.commands._project import project_by_slug
+from labeling.models import TrainingRun
 from labeling.selectors.evaluation import evaluation_results
 from labeling.services import evaluation as evaluation_services
 from labeling.services.runs import RunConflict, RunNotPossible
@@ -33,10 +34,7 @@ class Command(BaseCommand):
         parser.add_argument("--results-only", action="store_true", help="start nothing; print the results")
 
     def handle(self, *args, project, candidate, baseline, prompts, split, enqueue, results_only, **options):
-        try:
-            target = Project.objects.get(slug=project)
-        except Project.DoesNotExist:
-            raise CommandError(f"No project with slug {project!r}.") from None
+        target = project_by_slug(project)
         if prompts is not None and prompts < 1:
             raise CommandError("--prompts must be at least 1.")
         if not results_only:

@@ -4,7 +4,7 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
-from labeling.models import Project
+from labeling.management.commands._project import project_by_slug
 from labeling.services.exports import FORMATS, ExportError, ExportFilters, preferences_export
 
 
@@ -44,10 +44,7 @@ class Command(BaseCommand):
                             help="usernames instead of pseudonyms")
 
     def handle(self, *args, **options):
-        try:
-            project = Project.objects.get(slug=options["project"])
-        except Project.DoesNotExist:
-            raise CommandError(f"No project with slug {options['project']!r}.") from None
+        project = project_by_slug(options["project"])
         users = dict(
             get_user_model().objects.filter(username__in=options["annotator"]).values_list("username", "pk")
         )

@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from labeling.models import Project
+from labeling.management.commands._project import project_by_slug
 from labeling.services.exports import ExportError
 from labeling.services.sft_exports import SFT_STYLES, sft_export
 
@@ -18,10 +18,7 @@ class Command(BaseCommand):
         parser.add_argument("--out", required=True, help="PATH.jsonl, PATH.parquet or a new folder")
 
     def handle(self, *args, **options):
-        try:
-            project = Project.objects.get(slug=options["project"])
-        except Project.DoesNotExist:
-            raise CommandError(f"No project with slug {options['project']!r}.") from None
+        project = project_by_slug(options["project"])
         try:
             result = sft_export(project=project, style=options["style"], out=options["out"])
         except ExportError as exc:

@@ -4,7 +4,7 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from labeling.models import Project
+from labeling.management.commands._project import project_by_slug
 from labeling.simulation import simulate
 
 
@@ -28,11 +28,9 @@ class Command(BaseCommand):
     def handle(self, *args, project, oracle, temperature, labels, annotators, url, wait, seed, **options):
         from training.oracles import get_oracle  # pure Python; no torch
 
+        target = project_by_slug(project)
         try:
-            target = Project.objects.get(slug=project)
             chooser = get_oracle(oracle, temperature)
-        except Project.DoesNotExist:
-            raise CommandError(f"No project with slug {project!r}.") from None
         except (KeyError, ValueError) as exc:
             raise CommandError(str(exc)) from None
         accounts = []
