@@ -14,6 +14,7 @@ from labeling.models import (
     TrainingRun,
 )
 from labeling.services import runs as run_services
+from training.config import SettingsError, validate_round_settings
 
 
 def _start_action(kind: str, label: str, continue_loop: bool = False):
@@ -43,6 +44,25 @@ class ProjectAdminForm(forms.ModelForm):
         if problem := run_services.policy_source_problem(source):
             raise forms.ValidationError(problem)
         return source
+
+    def _round_settings(self, field: str, kind: str) -> dict:
+        # Checked here, when staff save them, not first on a worker as a failed round.
+        try:
+            return validate_round_settings(kind, self.cleaned_data[field])
+        except SettingsError as exc:
+            raise forms.ValidationError(exc.messages()) from None
+
+    def clean_sft_config(self):
+        return self._round_settings("sft_config", "sft")
+
+    def clean_reward_config(self):
+        return self._round_settings("reward_config", "reward")
+
+    def clean_policy_config(self):
+        return self._round_settings("policy_config", "policy")
+
+    def clean_sample_config(self):
+        return self._round_settings("sample_config", "sampling")
 
 
 @admin.register(Project)

@@ -11,10 +11,10 @@ from __future__ import annotations
 import importlib.util
 from typing import Callable
 
-from training.config import SampleConfig
+from training.config import GENERATION_BACKENDS, SampleConfig
 
 Progress = Callable[[int, int, dict], None]
-BACKENDS = ("auto", "vllm", "transformers")
+BACKENDS = GENERATION_BACKENDS  # defined beside the settings check that refuses other names
 
 
 def vllm_installed() -> bool:

@@ -16,6 +16,7 @@ from typing import Callable
 
 import torch
 from transformers import TrainerCallback
+from transformers.trainer_callback import PrinterCallback
 
 from training.artifacts import atomic_output_dir
 from training.config import PolicyConfig
@@ -66,10 +67,14 @@ class AdaptiveKLController:
 
 
 class KLControlCallback(TrainerCallback):
-    """Reads each step's KL from the trainer, updates `trainer.beta`, and records step metrics.
+    """Reads each step's KL from the metrics TRL logs, updates `trainer.beta`, and records step metrics.
 
-    The trainer logs KL per token; the controller works in nats per completion like the paper's
-    targets, so it is multiplied by the mean completion length of the same batch.
+    RLOOTrainer passes its step metrics (KL per token, mean completion length, the reward
+    function's mean, loss) to every callback's `on_log`; with `logging_steps=1` that is once per
+    optimizer step, before the next step generates, so the new beta prices the next batch exactly
+    as an update at the end of the step would. The trainer logs KL per token; the controller works
+    in nats per completion like the paper's targets, so it is multiplied by the mean completion
+    length of the same batch.
     """
 
     def __init__(
@@ -88,30 +93,26 @@ class KLControlCallback(TrainerCallback):
         self.progress, self.total_steps = progress, total_steps
         self.trainer = None  # set once the trainer exists; it is needed to change beta
         self.records: list[dict] = []
-        self._pending: dict | None = None
 
-    def on_step_end(self, args, state, control, **kwargs):
-        m = self.trainer._metrics["train"]
-        kl_token = m["kl"][-1] if m.get("kl") else 0.0
-        length = m["completions/mean_length"][-1] if m.get("completions/mean_length") else 0.0
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        # The end-of-training summary is logged too; it has "train_loss", not a step's "loss".
+        if logs is None or "loss" not in logs:
+            return
+        kl_token = logs.get("kl") or 0.0  # absent when beta is 0: no reference model runs
+        length = logs.get("completions/mean_length") or 0.0
         kl = kl_token * length
         beta_used = self.trainer.beta
         self.trainer.beta = self.controller.update(kl, self.episodes_per_step)
-        self._pending = {
+        record = {
             "step": state.global_step,
-            "reward": m[self.reward_key][-1] if m.get(self.reward_key) else None,
+            "reward": logs.get(self.reward_key),
             "kl": kl,
             "kl_per_token": kl_token,
             "beta": beta_used,
             "beta_next": self.trainer.beta,
             "completion_length": length,
+            "loss": logs["loss"],
         }
-
-    def on_log(self, args, state, control, logs=None, **kwargs):
-        if self._pending is None or logs is None or "loss" not in logs:
-            return
-        record = {**self._pending, "loss": logs["loss"]}
-        self._pending = None
         self.records.append(record)
         if self.progress is not None:
             self.progress(record["step"], self.total_steps, record)
@@ -125,7 +126,7 @@ def _stop_token_ids(tok, stop: str | None) -> list[int]:
     return [i for i in range(len(tok)) if stop in tok.decode([i])]
 
 
-def _check_inputs(policy_path, reference_path, reward_path, prompts, out_dir, cfg: PolicyConfig):
+def _check_inputs(policy_path, reference_path, reward_path, prompts, cfg: PolicyConfig):
     if not isinstance(prompts, (list, tuple)) or not prompts:
         raise ValueError("prompts must be a non-empty list of strings or conversations")
     chat = prompts_kind(prompts)
@@ -142,8 +143,6 @@ def _check_inputs(policy_path, reference_path, reward_path, prompts, out_dir, cf
         )
     if cfg.steps < 1 or cfg.beta < 0:
         raise ValueError("steps must be >= 1 and beta >= 0")
-    if Path(out_dir).exists():
-        raise ValueError(f"output folder {out_dir!r} already exists")
     AdaptiveKLController(cfg.beta, cfg.kl_target, cfg.horizon)  # validates target and horizon
     tok = load_tokenizer(policy_path)
     ref_tok = load_tokenizer(reference_path)
@@ -156,6 +155,143 @@ def _check_inputs(policy_path, reference_path, reward_path, prompts, out_dir, cf
     if chat:
         require_chat_template(scorer.tokenizer, reward_path)
     return tok, scorer, chat
+
+
+@dataclass
+class PolicyTrainer:
+    """One policy round, built and not yet trained (see `build_policy_trainer`)."""
+
+    trainer: object  # trl.RLOOTrainer
+    callback: KLControlCallback
+    controller: AdaptiveKLController
+    tokenizer: object
+    original_eos: object  # the policy's own eos_token_id, restored before saving
+
+
+def build_policy_trainer(
+    *,
+    policy_path: str,
+    reference_path: str,
+    reward_path: str,
+    prompts: list,
+    scratch_dir: str,
+    cfg: PolicyConfig,
+    progress: Progress | None = None,
+) -> PolicyTrainer:
+    """Check a policy round's inputs and build TRL's RLOOTrainer for it: π loaded from
+    `policy_path` (trained), ρ from `reference_path` (the trainer's KL reference), the reward
+    model at `reward_path` as the reward function. Trains nothing and writes only to
+    `scratch_dir` (the trainer's output_dir). Raises ValueError for invalid inputs, like
+    `update_policy`. Sets the torch seed and changes the loaded policy's generation config
+    (stop tokens, padding); the original end-of-sequence ids are returned for saving.
+    """
+    # Imported here, not at the top: importing TRL (and datasets) takes seconds, and the
+    # modules that only need the controller or PolicyResult should not pay for it.
+    from datasets import Dataset
+    from trl import RLOOConfig, RLOOTrainer
+
+    tok, scorer, chat = _check_inputs(policy_path, reference_path, reward_path, prompts, cfg)
+    ranks = world_size()
+    if cfg.batch_size % ranks:
+        raise ValueError(f"batch_size ({cfg.batch_size}) must split evenly over {ranks} processes")
+    # vLLM in TRL's colocate mode shares each rank's GPU with training (GPU machines only).
+    use_vllm = pick_generation_backend(cfg.generation_backend) == "vllm"
+    device = pick_device()
+    torch.manual_seed(cfg.seed)
+    # Trained weights stay fp32; with CUDA+bf16 the trainer's bf16 flag runs autocast over them.
+    model = load_policy(policy_path, device=device, dtype=torch.float32)
+    # RLOOTrainer (TRL 1.16) takes no reference model: without PEFT it loads one itself from
+    # the policy config's `name_or_path` (rloo_trainer.py: `create_model_from_path(
+    # get_config_model_id(self.model.config), ...)`), and RLOOConfig has no setting for it.
+    # `name_or_path` is transformers' public property for where a model was loaded from;
+    # naming ρ there makes the KL anchor the initial policy rather than the version being
+    # continued. tests/training/test_policy_reference.py proves the trainer's reference is ρ,
+    # so a TRL that builds it otherwise fails in seconds. Put back before saving.
+    model.config.name_or_path = reference_path
+    original_eos = model.generation_config.eos_token_id
+    if chat:
+        # Answers end at the template's end of turn; the stop string is for text prompts only.
+        model.generation_config.eos_token_id = end_of_turn_ids(tok)
+    else:
+        model.generation_config.eos_token_id = [tok.eos_token_id, *_stop_token_ids(tok, cfg.stop)]
+    model.generation_config.pad_token_id = tok.pad_token_id
+    tok.padding_side = "left"
+
+    bos = tok.bos_token if needs_bos(tok) else ""
+
+    def quartet_reward(prompts, completions, **_):
+        if chat:
+            # TRL hands back the conversations and each answer as one assistant message.
+            return scorer(list(prompts), [c[-1]["content"] for c in completions])
+        plain = [p[len(bos) :] if bos and p.startswith(bos) else p for p in prompts]
+        return scorer(plain, [truncate_at_stop(c, cfg.stop) for c in completions])
+
+    peft_config = None
+    if cfg.use_lora:
+        from peft import LoraConfig  # optional dependency, needed only for LoRA rounds
+
+        peft_config = LoraConfig(
+            r=cfg.lora_r,
+            lora_alpha=cfg.lora_alpha,
+            lora_dropout=0.0,
+            task_type="CAUSAL_LM",
+            target_modules="all-linear",
+        )
+    use_bf16 = pick_dtype(device) == torch.bfloat16
+    controller = AdaptiveKLController(cfg.beta, cfg.kl_target, cfg.horizon)
+    callback = KLControlCallback(
+        controller, cfg.batch_size, "rewards/quartet_reward/mean", progress, cfg.steps
+    )
+    if chat:
+        dataset = Dataset.from_dict({"prompt": [list(p) for p in prompts]})
+    else:
+        dataset = Dataset.from_dict({"prompt": [prompt_text(tok, p) for p in prompts]})
+    args = RLOOConfig(
+        output_dir=scratch_dir,
+        # The step's batch is cfg.batch_size completions over all ranks together.
+        per_device_train_batch_size=cfg.batch_size // ranks,
+        num_generations=cfg.num_generations,
+        max_completion_length=cfg.max_new_tokens,
+        temperature=cfg.temperature,
+        top_p=cfg.top_p,
+        beta=cfg.beta,
+        learning_rate=cfg.lr,
+        lr_scheduler_type="constant",
+        max_steps=cfg.steps,
+        num_iterations=cfg.num_iterations,
+        epsilon=cfg.epsilon,
+        normalize_advantages=cfg.normalize_advantages,
+        # Every step is logged: the KL callback reads each step's metrics from the logs.
+        logging_steps=1,
+        save_strategy="no",
+        report_to="none",
+        seed=cfg.seed,
+        data_seed=cfg.seed,
+        bf16=use_bf16,
+        use_cpu=device.type != "cuda",
+        disable_tqdm=progress is not None,
+        gradient_accumulation_steps=1,
+        adam_epsilon=1e-5,
+        use_vllm=use_vllm,
+        vllm_mode="colocate",
+    )
+    trainer = RLOOTrainer(
+        model=model,
+        reward_funcs=quartet_reward,
+        args=args,
+        train_dataset=dataset,
+        processing_class=tok,
+        callbacks=[callback],
+        peft_config=peft_config,
+    )
+    callback.trainer = trainer
+    if progress is not None:
+        # The caller draws progress from our per-step records; the default printer would
+        # dump every raw log dict to stdout as well.
+        trainer.remove_callback(PrinterCallback)
+    if cfg.use_lora and cfg.beta > 0 and policy_path != reference_path:
+        _attach_reference(trainer, reference_path)
+    return PolicyTrainer(trainer, callback, controller, tok, original_eos)
 
 
 def update_policy(
@@ -178,120 +314,24 @@ def update_policy(
     Under `accelerate launch` the ranks share each step's batch and rank 0 saves; other ranks
     return None. Returns per-step metrics (reward, KL in nats per completion, beta, loss) and a summary.
     """
-    from datasets import Dataset
-    from trl import RLOOConfig, RLOOTrainer
-
     cfg = cfg or PolicyConfig()
-    tok, scorer, chat = _check_inputs(
-        policy_path, reference_path, reward_path, prompts, out_dir, cfg
-    )
-    ranks = world_size()
-    if cfg.batch_size % ranks:
-        raise ValueError(f"batch_size ({cfg.batch_size}) must split evenly over {ranks} processes")
-    # vLLM in TRL's colocate mode shares each rank's GPU with training (GPU machines only).
-    use_vllm = pick_generation_backend(cfg.generation_backend) == "vllm"
-    device = pick_device()
-    torch.manual_seed(cfg.seed)
-    # Trained weights stay fp32; with CUDA+bf16 the trainer's bf16 flag runs autocast over them.
-    model = load_policy(policy_path, device=device, dtype=torch.float32)
-    # RLOOTrainer builds its reference model from the policy's `_name_or_path`; pointing that at
-    # rho makes the KL anchor the initial policy rather than the version being continued.
-    model.config._name_or_path = reference_path
-    original_eos = model.generation_config.eos_token_id
-    if chat:
-        # Answers end at the template's end of turn; the stop string is for text prompts only.
-        model.generation_config.eos_token_id = end_of_turn_ids(tok)
-    else:
-        model.generation_config.eos_token_id = [tok.eos_token_id, *_stop_token_ids(tok, cfg.stop)]
-    model.generation_config.pad_token_id = tok.pad_token_id
-    tok.padding_side = "left"
-
-    bos = tok.bos_token if needs_bos(tok) else ""
-
-    def quartet_reward(prompts, completions, **_):
-        if chat:
-            # TRL hands back the conversations and each answer as one assistant message.
-            return scorer(list(prompts), [c[-1]["content"] for c in completions])
-        plain = [p[len(bos) :] if bos and p.startswith(bos) else p for p in prompts]
-        return scorer(plain, [truncate_at_stop(c, cfg.stop) for c in completions])
-
-    peft_config = None
-    if cfg.use_lora:
-        from peft import LoraConfig
-
-        peft_config = LoraConfig(
-            r=cfg.lora_r,
-            lora_alpha=cfg.lora_alpha,
-            lora_dropout=0.0,
-            task_type="CAUSAL_LM",
-            target_modules="all-linear",
-        )
-    use_bf16 = pick_dtype(device) == torch.bfloat16
-    controller = AdaptiveKLController(cfg.beta, cfg.kl_target, cfg.horizon)
-    callback = KLControlCallback(
-        controller, cfg.batch_size, "rewards/quartet_reward/mean", progress, cfg.steps
-    )
-    if chat:
-        dataset = Dataset.from_dict({"prompt": [list(p) for p in prompts]})
-    else:
-        dataset = Dataset.from_dict({"prompt": [prompt_text(tok, p) for p in prompts]})
+    if Path(out_dir).exists():
+        raise ValueError(f"output folder {out_dir!r} already exists")
     with tempfile.TemporaryDirectory(prefix="quartet-rloo-") as scratch:
-        args = RLOOConfig(
-            output_dir=scratch,
-            # The step's batch is cfg.batch_size completions over all ranks together.
-            per_device_train_batch_size=cfg.batch_size // ranks,
-            num_generations=cfg.num_generations,
-            max_completion_length=cfg.max_new_tokens,
-            temperature=cfg.temperature,
-            top_p=cfg.top_p,
-            beta=cfg.beta,
-            learning_rate=cfg.lr,
-            lr_scheduler_type="constant",
-            max_steps=cfg.steps,
-            num_iterations=cfg.num_iterations,
-            epsilon=cfg.epsilon,
-            normalize_advantages=cfg.normalize_advantages,
-            logging_steps=1,
-            save_strategy="no",
-            report_to="none",
-            seed=cfg.seed,
-            data_seed=cfg.seed,
-            bf16=use_bf16,
-            use_cpu=device.type != "cuda",
-            disable_tqdm=progress is not None,
-            gradient_accumulation_steps=1,
-            adam_epsilon=1e-5,
-            use_vllm=use_vllm,
-            vllm_mode="colocate",
+        built = build_policy_trainer(
+            policy_path=policy_path, reference_path=reference_path, reward_path=reward_path,
+            prompts=prompts, scratch_dir=scratch, cfg=cfg, progress=progress,
         )
-        trainer = RLOOTrainer(
-            model=model,
-            reward_funcs=quartet_reward,
-            args=args,
-            train_dataset=dataset,
-            processing_class=tok,
-            callbacks=[callback],
-            peft_config=peft_config,
-        )
-        callback.trainer = trainer
-        if progress is not None:
-            # The caller draws progress from our per-step records; the default printer would
-            # dump every raw log dict to stdout as well.
-            from transformers.trainer_callback import PrinterCallback
-
-            trainer.remove_callback(PrinterCallback)
-        if cfg.use_lora and cfg.beta > 0 and policy_path != reference_path:
-            _attach_reference(trainer, reference_path)
-        trainer.train()
-        trained = trainer.accelerator.unwrap_model(trainer.model)
+        built.trainer.train()
+        trained = built.trainer.accelerator.unwrap_model(built.trainer.model)
         if cfg.use_lora:
             trained = trained.merge_and_unload()
 
     if not is_main_rank():
         return None  # rank 0 saves; the other ranks only trained
-    trained.config._name_or_path = policy_path
-    trained.generation_config.eos_token_id = original_eos
-    records = callback.records
+    trained.config.name_or_path = policy_path
+    trained.generation_config.eos_token_id = built.original_eos
+    records = built.callback.records
     tail = records[len(records) // 2 :] or records
     final = {
         "steps": len(records),
@@ -300,13 +340,13 @@ def update_policy(
         "kl_last": records[-1]["kl"] if records else None,
         "kl_mean_second_half": sum(r["kl"] for r in tail) / len(tail) if tail else None,
         "beta_start": cfg.beta,
-        "beta_final": controller.beta,
+        "beta_final": built.controller.beta,
         "kl_target": cfg.kl_target,
         "episodes": len(records) * cfg.batch_size,
     }
     with atomic_output_dir(out_dir) as tmp:
         trained.save_pretrained(tmp, safe_serialization=True)
-        tok.save_pretrained(tmp)
+        built.tokenizer.save_pretrained(tmp)
         meta = {
             "parent": policy_path,
             "reference": reference_path,
@@ -321,10 +361,16 @@ def update_policy(
 
 def _attach_reference(trainer, reference_path: str) -> None:
     """With LoRA the trainer's default reference is the adapter-free base, i.e. the parent policy;
-    later rounds must still be anchored to rho, so load it as an explicit reference model."""
-    from trl.trainer.utils import add_fused_lm_head, disable_dropout_in_model
+    later rounds must still be anchored to rho, so load it as an explicit reference model.
+
+    RLOOTrainer has no argument for this, so ρ replaces the trainer's `ref_model` attribute,
+    prepared as the trainer prepares its own: in eval mode (no dropout; the trainer never puts
+    it in train mode) and with TRL's fused LM head, which the trainer's log-prob pass calls
+    (`model(..., fused_lm_head=True)`). `add_fused_lm_head` is exported by `trl.trainer`.
+    """
+    from trl.trainer import add_fused_lm_head
 
     ref = load_policy(reference_path, device=trainer.accelerator.device, dtype=trainer.model.dtype)
-    disable_dropout_in_model(ref)
+    ref.eval()
     add_fused_lm_head(ref, temperature=trainer.temperature)
     trainer.ref_model = trainer.accelerator.prepare_model(ref, evaluation_mode=True)

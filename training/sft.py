@@ -20,6 +20,7 @@ from typing import Callable
 
 import torch
 from transformers import TrainerCallback
+from transformers.trainer_callback import PrinterCallback
 
 from training.artifacts import atomic_output_dir
 from training.config import SupervisedConfig
@@ -216,8 +217,6 @@ def train_supervised(
             callbacks=[callback],
         )
         if progress is not None:
-            from transformers.trainer_callback import PrinterCallback
-
             trainer.remove_callback(PrinterCallback)
         before = trainer.evaluate()["eval_loss"] if held else None
         callback.heldout_loss = before
@@ -227,7 +226,8 @@ def train_supervised(
         if cfg.use_lora:
             trained = trained.merge_and_unload()
 
-    trained.config._name_or_path = policy_path
+    # Trained from `policy_path`: the saved config names it (transformers' public property).
+    trained.config.name_or_path = policy_path
     digest = demonstrations_hash(train)
     with atomic_output_dir(out_dir) as tmp:
         trained.save_pretrained(tmp, safe_serialization=True)

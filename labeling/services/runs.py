@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from labeling.models import Choice, ComparisonTask, PolicyVersion, Project, TrainingRun
 from labeling.selectors import choices_since_last_reward_round
+from training.config import SettingsError, validate_round_settings
 
 log = logging.getLogger(__name__)
 
@@ -113,16 +114,21 @@ CHAT_GENERATION_DEFAULTS = {"stop": None, "max_new_tokens": 96}
 CHAT_REWARD_DEFAULTS = {"max_length": 256}
 
 
+# The Project field that holds each kind of round's overrides (an evaluation samples like a
+# sampling round).
+SETTINGS_FIELDS = {
+    Kind.REWARD: "reward_config",
+    Kind.POLICY: "policy_config",
+    Kind.SAMPLING: "sample_config",
+    Kind.SFT: "sft_config",
+    Kind.EVALUATION: "sample_config",
+}
+
+
 def round_config(*, project: Project, kind: str) -> dict:
     """The settings a new run of ``kind`` records: the project's overrides for that round, on
     top of the chat defaults in a chat project."""
-    own = {
-        Kind.REWARD: project.reward_config,
-        Kind.POLICY: project.policy_config,
-        Kind.SAMPLING: project.sample_config,
-        Kind.SFT: project.sft_config,
-        Kind.EVALUATION: project.sample_config,
-    }[kind] or {}
+    own = getattr(project, SETTINGS_FIELDS[kind]) or {}
     if project.prompt_format != Project.PromptFormat.CHAT or kind == Kind.SFT:
         return own
     if kind == Kind.REWARD:
@@ -165,6 +171,15 @@ def run_start(
     base_reward = project.current_reward_model
     if kind == Kind.POLICY and base_reward is None:
         raise RunNotPossible("Train a reward model first: a policy round needs one.")
+    config = round_config(project=project, kind=kind)
+    try:
+        # Saved settings were checked by the admin; this catches ones written another way
+        # (shell, fixtures, older versions) before a worker fails on them mid-round.
+        validate_round_settings(kind, config)
+    except SettingsError as exc:
+        raise RunNotPossible(
+            f"The project's {SETTINGS_FIELDS[kind]} is not valid: {exc}. Fix it in the admin."
+        ) from None
     try:
         with transaction.atomic():
             run = TrainingRun.objects.create(
@@ -180,7 +195,7 @@ def run_start(
                     if kind == Kind.REWARD
                     else None
                 ),
-                config=round_config(project=project, kind=kind),
+                config=config,
             )
     except IntegrityError:
         raise RunConflict("Another training run of this project is queued or running.") from None

@@ -127,9 +127,10 @@ def test_a_cancelled_sft_round_leaves_nothing(sft_project, settings):
 
 
 def test_a_failed_sft_round_records_why(sft_project):
-    sft_project.sft_config = {"max_steps": 2, "no_such_setting": 1}
-    sft_project.save()
     run = run_services.run_start(project=sft_project, kind="sft", trigger="test", enqueue=False)
+    # Settings are checked when saved and when a round starts (tests/labeling/
+    # test_round_settings.py); a run queued with settings a worker refuses still fails cleanly.
+    TrainingRun.objects.filter(pk=run.pk).update(config={"max_steps": 2, "no_such_setting": 1})
     assert run_execute(run_id=run.pk) == "failed"
     run.refresh_from_db()
     assert "no_such_setting" in run.error and run.finished_at is not None

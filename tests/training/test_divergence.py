@@ -34,7 +34,7 @@ def _trainer_kl(starter_path, pi_path, tok, prompts, completions) -> list[float]
     from trl import RLOOConfig, RLOOTrainer
 
     model = load_policy(pi_path, dtype=torch.float32)
-    model.config._name_or_path = starter_path  # as update_policy does: the reference is ρ
+    model.config.name_or_path = starter_path  # as build_policy_trainer does: the reference is ρ
     args = RLOOConfig(
         output_dir=str(pi_path) + "-scratch", per_device_train_batch_size=4, num_generations=4,
         temperature=T, beta=0.1, max_steps=1, report_to="none", use_cpu=True, save_strategy="no",
