@@ -11,6 +11,7 @@ prompt and answer twice (in the file or already stored) are skipped and counted.
 """
 
 from dataclasses import dataclass
+from functools import partial
 
 from django.db import transaction
 from training.chat import ConversationError, answer_content, conversation_validate
@@ -23,9 +24,8 @@ from labeling.services.imports import (
     ImportResult,
     ImportValidationError,
     _metadata,
-    _open,
+    _parse_rows,
     _Row,
-    _rows,
 )
 
 
@@ -138,26 +138,8 @@ def demonstrations_import(*, project: Project, source, name: str | None = None, 
     has them, else created. Side effects: Demonstration rows with source 'imported'
     (``user`` recorded as their annotator when given).
     """
-    errors: list[str] = []
-    chat = conversations.is_chat(project)
-    stream, name = _open(source, name)
-    parsed: list[_Parsed] = []
-    try:
-        if not name.lower().endswith((".jsonl", ".json", ".ndjson", ".parquet")):
-            errors.append(f"{name}: demonstrations are imported from JSONL (.jsonl) or Parquet")
-        else:
-            for row in _rows(name, stream, errors):
-                item = _parse(name, row, errors, chat)
-                if item is not None:
-                    parsed.append(item)
-    except UnicodeDecodeError as exc:
-        errors.append(f"{name}: cannot be read ({exc})")
-    finally:
-        stream.close()
-    if not parsed and not errors:
-        errors.append(f"{name}: no rows")
-    if errors:
-        raise ImportValidationError(errors)
+    parse_row = partial(_parse, chat=conversations.is_chat(project))
+    parsed: list[_Parsed] = _parse_rows(source, name, parse_row, jsonl_or_parquet="demonstrations")
 
     result = ImportResult()
     html = conversations.rendered(project, (p.prompt for p in parsed))  # before the write lock
