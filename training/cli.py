@@ -22,6 +22,11 @@ def _config(cls, args, **overrides):
     return cls(**{**given, **overrides})
 
 
+def _summary(result, *names: str) -> dict:
+    """The JSON summary of a round: the named fields of its result."""
+    return {name: getattr(result, name) for name in names}
+
+
 def _cmd_build_starter(args) -> dict:
     from training.starter import StarterConfig, build_starter
 
@@ -53,14 +58,7 @@ def _cmd_sft(args) -> dict:
             cfg=_config(SupervisedConfig, args, use_lora=args.lora),
             progress=progress,
         )
-    return {
-        "path": result.path,
-        "heldout_loss_before": result.heldout_loss_before,
-        "heldout_loss_after": result.heldout_loss_after,
-        "n_train": result.n_train,
-        "n_heldout": result.n_heldout,
-        "data_hash": result.data_hash,
-    }
+    return _summary(result, "path", "heldout_loss_before", "heldout_loss_after", "n_train", "n_heldout", "data_hash")
 
 
 def _cmd_sample(args) -> dict:
@@ -105,13 +103,7 @@ def _cmd_train_reward(args) -> dict:
             cfg=cfg,
             progress=progress,
         )
-    return {
-        "path": result.path,
-        "gain": result.gain,
-        "bias": result.bias,
-        "data_hash": result.data_hash,
-        "metrics": result.metrics,
-    }
+    return _summary(result, "path", "gain", "bias", "data_hash", "metrics")
 
 
 def _cmd_update_policy(args) -> dict:
@@ -129,7 +121,7 @@ def _cmd_update_policy(args) -> dict:
             cfg=_config(PolicyConfig, args, use_lora=args.lora),
             progress=progress,
         )
-    return {"path": result.path, "final": result.final}
+    return _summary(result, "path", "final")
 
 
 def _cmd_round(args) -> dict | None:

@@ -22,7 +22,6 @@ from labeling.services.demonstrations import demonstration_hash
 from labeling.services.imports import (
     MAX_TEXT_CHARS,
     ImportResult,
-    ImportValidationError,
     _metadata,
     _parse_rows,
     _Row,

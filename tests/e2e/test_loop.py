@@ -33,7 +33,6 @@ STARTER = ROOT / "training" / "starter"
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(not (STARTER / "config.json").exists(), reason="training/starter is missing"),
 ]
 
 
