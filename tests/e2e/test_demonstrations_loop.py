@@ -14,7 +14,7 @@ from labeling.services.demo import DEMO_PROMPTS
 from labeling.services.demonstration_imports import demonstrations_import
 from labeling.services.demonstrations import reference_policy_set
 from labeling.simulation import simulate
-from tests.e2e.test_loop import STARTER, wait_for, worker  # noqa: F401  (worker: a fixture)
+from tests.e2e.test_loop import STARTER, wait_for, wait_for_loop_sampling, worker  # noqa: F401  (worker: a fixture)
 from tests.factories import StaffFactory, UserFactory
 
 pytestmark = [
@@ -58,11 +58,7 @@ def test_demonstrations_to_sft_to_rho_to_the_loop(live_server, settings, tmp_pat
     result = simulate(base_url=live_server.url, slug="demos-loop", accounts=[(user.username, "pw")],
                       oracle=get_oracle("length"), labels=8)
     assert result.errors == [] and result.labels == 8
-    sampled = wait_for(
-        lambda: TrainingRun.objects.filter(project=project, kind="sampling", status="succeeded",
-                                           trigger__startswith="loop:").first(),
-        timeout=1200, what="reward → policy → sampling on the worker", worker=worker,
-    )
+    sampled = wait_for_loop_sampling(project, timeout=1200, worker=worker)
     project.refresh_from_db()
     tuned = project.current_policy
     assert tuned.parent == sft and tuned.kind == "policy"
