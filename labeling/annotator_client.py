@@ -13,7 +13,6 @@ import html
 import http.client
 import re
 import urllib.parse
-from functools import cached_property
 
 # The ids: every task form's assignment, and the id a decision's short answer says is now shown.
 _ASSIGNMENT = re.compile(rb'name="assignment" value="(\d+)"')
@@ -68,8 +67,12 @@ class Page:
     task text, so asking it for them raises SimulationError.
     """
 
+    # Slots: the benchmark makes one Page per decision, on the cores the server runs on.
+    __slots__ = ("body", "assignment", "held", "decided", "_parsed")
+
     def __init__(self, body: bytes | str):
-        self.body = body.encode() if isinstance(body, str) else body
+        self.body = body if type(body) is bytes else body.encode()
+        self._parsed = None
         found = _ASSIGNMENT.findall(self.body)
         decided = _DECIDED.search(self.body)
         self.decided = decided is not None
@@ -80,8 +83,12 @@ class Page:
             self.assignment = int(found[0]) if found else None
             self.held = int(found[1]) if len(found) > 1 else None
 
-    @cached_property
     def _task(self) -> tuple[str | list, list[str], list[int]]:
+        if self._parsed is None:
+            self._parsed = self._parse_task()
+        return self._parsed
+
+    def _parse_task(self) -> tuple[str | list, list[str], list[int]]:
         if self.assignment is None:
             raise SimulationError("no task on the page")
         if self.decided:
@@ -92,7 +99,8 @@ class Page:
             prompt = html.unescape(text_prompt.group(1))
             found = _CARD.findall(current)
         else:  # a chat task
-            prompt = [{"role": role, "content": html.unescape(content)} for role, content in _CHAT_TURN.findall(current)]
+            prompt = [{"role": role, "content": html.unescape(content)}
+                      for role, content in _CHAT_TURN.findall(current)]
             found = _CHAT_CARD.findall(current)
         cards = sorted((int(slot), int(position), html.unescape(text)) for position, slot, text in found)
         if len(cards) != 4:
@@ -104,15 +112,15 @@ class Page:
 
     @property
     def prompt(self) -> str | list:
-        return self._task[0]
+        return self._task()[0]
 
     @property
     def completions(self) -> list[str]:
-        return self._task[1]
+        return self._task()[1]
 
     @property
     def display_order(self) -> list[int]:
-        return self._task[2]
+        return self._task()[2]
 
 
 def parse_labeling_page(body: bytes | str) -> Page:
@@ -120,7 +128,7 @@ def parse_labeling_page(body: bytes | str) -> Page:
     whose four cards cannot be read."""
     page = Page(body)
     if page.assignment is not None and not page.decided:
-        page._task  # noqa: B018  (parse now, so a malformed page fails here)
+        page._task()  # parse now, so a malformed page fails here
     return page
 
 
@@ -187,17 +195,18 @@ class AnnotatorClient:
         says which task the page holds ready, as label.js does, and the answer is the short one
         (ids of the next task and the one after); without it the answer is the whole labeler.
         A refused choice raises SimulationError."""
-        return self._decide(slug, page, {"position": position, "decision_ms": decision_ms}, send_held)
+        data = {"assignment": page.assignment, "position": position, "decision_ms": decision_ms}
+        if send_held and page.held:
+            data["held"] = page.held
+        return self._decided(self.request("POST", f"/p/{slug}/decide/", data, htmx=True))
 
     def skip(self, slug: str, page: Page) -> Page:
         """Skip the page's task; the answer is the whole labeler."""
-        return self._decide(slug, page, {"action": "skip"}, False)
+        data = {"assignment": page.assignment, "action": "skip"}
+        return self._decided(self.request("POST", f"/p/{slug}/decide/", data, htmx=True))
 
-    def _decide(self, slug: str, page: Page, fields: dict, send_held: bool) -> Page:
-        data = {"assignment": page.assignment, **fields}
-        if send_held and page.held:
-            data["held"] = page.held
-        status, body = self.request("POST", f"/p/{slug}/decide/", data, htmx=True)
+    def _decided(self, answer: tuple[int, bytes]) -> Page:
+        status, body = answer
         if status != 200 or _REFUSED in body:
             raise SimulationError(f"decision refused for {self.username}: HTTP {status}: {body[:300]!r}")
         return Page(body)
