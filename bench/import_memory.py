@@ -19,33 +19,12 @@ import io
 import json
 import os
 import platform
-import signal
-import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
 import uuid
-from pathlib import Path
 
-from bench._stack import REPO, Stack, _free_port
-
-
-def _status(pid: int, key: str) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(key + ":"):
-            return round(int(line.split()[1]) / 1024, 1)
-    return 0.0
-
-
-def _worker_pid(master: int) -> int:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
-        if children:
-            return int(children[0])
-        time.sleep(0.1)
-    raise RuntimeError("gunicorn started no worker")
+from bench._stack import Stack, memory_mb
 
 
 def _request(url: str, token: str, body: bytes | None = None, content_type: str | None = None):
@@ -69,16 +48,10 @@ def _multipart(kind: str, name: str, content: bytes) -> tuple[bytes, str]:
 
 
 def _measure(stack: Stack, token: str, slug: str, name: str, content: bytes) -> dict:
-    port = _free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "config.wsgi", "--bind", f"127.0.0.1:{port}",
-         "--workers", "1", "--threads", "1", "--timeout", "600", "--log-level", "warning"],
-        cwd=REPO, env=stack.env, stdout=(stack.root / "server.log").open("ab"), stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
+    stack.start(workers=1, threads=1, celery=False, gunicorn_args=("--timeout", "600"))
     try:
-        base = f"http://127.0.0.1:{port}/api/projects/{slug}/"
-        worker = _worker_pid(server.pid)
+        base = f"{stack.url}/api/projects/{slug}/"
+        [worker] = stack.web_workers()
         deadline = time.monotonic() + 60
         while True:
             try:
@@ -88,7 +61,7 @@ def _measure(stack: Stack, token: str, slug: str, name: str, content: bytes) -> 
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.2)
-        before = _status(worker, "VmRSS")
+        before = memory_mb(worker, "VmRSS")
         body, content_type = _multipart("prompts", name, content)
         started = time.perf_counter()
         status, answer = _request(base + "imports/", token, body, content_type)
@@ -98,11 +71,10 @@ def _measure(stack: Stack, token: str, slug: str, name: str, content: bytes) -> 
             "created": (answer or {}).get("created"),
             "error": None if status < 300 else ((answer or {}).get("errors") or [str(answer)])[0][:200],
             "seconds": round(seconds, 2), "worker_rss_before_mb": before,
-            "worker_peak_rss_mb": _status(worker, "VmHWM"), "worker_rss_after_mb": _status(worker, "VmRSS"),
+            "worker_peak_rss_mb": memory_mb(worker, "VmHWM"), "worker_rss_after_mb": memory_mb(worker, "VmRSS"),
         }
     finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=30)
+        stack.stop()
 
 
 def main() -> None:

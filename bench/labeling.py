@@ -13,7 +13,8 @@ Both report errors (an annotator that receives no task while the queue still hol
 duplicate choices, lost choices (an acknowledged assignment whose annotator has no choice on its
 task in the database) and the web workers' peak RSS. The server runs with production settings
 (DEBUG off) in gunicorn with `make run`'s worker and thread counts, on a fresh database of its
-own with a private name (removed afterwards). ``--runs N`` repeats the whole run and reports the
+own with a private name (removed afterwards), started by bench._stack as the other benchmarks'
+stacks are, without a Celery worker. ``--runs N`` repeats the whole run and reports the
 median and range of each figure, with the load average beside each run.
 
 With ``--chat`` the project is a chat project: each prompt a conversation (system and user
@@ -26,31 +27,19 @@ Prints one JSON object as its last line. A benchmark, not a test.
 from __future__ import annotations
 
 import argparse
-import http.client
 import json
 import os
-import re
-import signal
-import socket
+import shutil
 import statistics
 import subprocess
 import sys
 import threading
 import time
-import urllib.parse
-from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+from bench._stack import REPO, Stack, memory_mb
+from labeling.annotator_client import AnnotatorClient, Page
+
 SLUG = "bench"
-_ASSIGNMENT = re.compile(rb'name="assignment" value="(\d+)"')
-_DECIDED = re.compile(rb'<div id="decided" data-current="(\d*)"')
-_CSRF_INPUT = re.compile(rb'name="csrfmiddlewaretoken" value="([^"]+)"')
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _percentile(values: list[float], q: float) -> float | None:
@@ -60,117 +49,30 @@ def _percentile(values: list[float], q: float) -> float | None:
     return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
 
 
-class Session:
-    """One annotator: a keep-alive connection, its cookies and CSRF token."""
+class Annotator:
+    """One annotator doing what label.js does: the page once, then one POST a decision that
+    names the task held ready and gets back the ids of the next one and the one after. Only
+    the ids are parsed (labeling.annotator_client parses task text on demand)."""
 
-    def __init__(self, port: int, username: str, password: str):
-        self.port, self.username, self.password = port, username, password
-        self.cookies: dict[str, str] = {}
-        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-        self.shown: int | None = None  # the task on screen
-        self.held: int | None = None  # the one held ready in <template id="upcoming">
-
-    def _request(self, method: str, path: str, body: dict | None = None, htmx: bool = True):
-        headers = {"Cookie": "; ".join(f"{k}={v}" for k, v in self.cookies.items())}
-        if htmx:
-            headers["HX-Request"] = "true"
-        data = None
-        if body is not None:
-            data = urllib.parse.urlencode(body)
-            headers["Content-Type"] = "application/x-www-form-urlencoded"
-            headers["X-CSRFToken"] = self.cookies.get("csrftoken", "")
-        for attempt in range(2):
-            try:
-                self.conn.request(method, path, body=data, headers=headers)
-                response = self.conn.getresponse()
-                payload = response.read()
-                break
-            except (http.client.HTTPException, ConnectionError, OSError):
-                self.conn.close()  # the server closed a kept-alive connection: reconnect once
-                if attempt:
-                    raise
-        for header, value in response.getheaders():
-            if header.lower() == "set-cookie":
-                name, _, rest = value.partition("=")
-                self.cookies[name.strip()] = rest.split(";", 1)[0]
-        return response.status, payload
-
-    def login(self) -> None:
-        _, page = self._request("GET", "/login/", htmx=False)
-        token = _CSRF_INPUT.search(page).group(1).decode()
-        status, _ = self._request(
-            "POST", "/login/",
-            {"username": self.username, "password": self.password, "csrfmiddlewaretoken": token},
-            htmx=False,
-        )
-        if status != 302:
-            raise RuntimeError(f"login failed for {self.username}: {status}")
-
-    def load(self) -> None:
-        """Open the labeling page: the task shown and the one held ready."""
-        status, page = self._request("GET", f"/p/{SLUG}/")
-        if status != 200:
-            raise RuntimeError(f"GET page: HTTP {status}")
-        self._take(page)
-
-    def _take(self, page: bytes) -> None:
-        found = [int(a) for a in _ASSIGNMENT.findall(page)]
-        decided = _DECIDED.search(page)
-        if decided:  # the answer to a decision: the page's next task, and the one after
-            self.shown = int(decided.group(1)) if decided.group(1) else None
-            self.held = found[0] if found else None
-        else:  # the whole labeler
-            self.shown = found[0] if found else None
-            self.held = found[1] if len(found) > 1 else None
+    def __init__(self, url: str, username: str, password: str):
+        self.client = AnnotatorClient(url, username, password)
+        self.username = username
+        self.page: Page | None = None
 
     def decide(self, position: int) -> int:
         """One decision, one request. Returns the acknowledged assignment id; an annotator with
         no task to decide on is an error (the benchmark's queue never runs dry)."""
-        if self.shown is None:
-            self.load()  # the page polls when it is empty
-            if self.shown is None:
+        if self.page is None or self.page.assignment is None:
+            self.page = self.client.next_task(SLUG)  # the page polls when it is empty
+            if self.page.assignment is None:
                 raise RuntimeError("no task received")
-        assignment = self.shown
-        body = {"assignment": assignment, "position": position, "decision_ms": 1500}
-        if self.held:
-            body["held"] = self.held
-        status, page = self._request("POST", f"/p/{SLUG}/decide/", body)
-        if status != 200 or b'class="flash error"' in page:
-            self.shown = None  # start afresh from the page
-            raise RuntimeError(f"POST choice: HTTP {status}")
-        self._take(page)
+        assignment = self.page.assignment
+        try:
+            self.page = self.client.choose(SLUG, self.page, position, 1500, send_held=True)
+        except Exception:
+            self.page = None  # start afresh from the page
+            raise
         return assignment
-
-
-class Server:
-    def __init__(self, env: dict, port: int, workers: int, threads: int):
-        self.port = port
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "config.wsgi", "--bind", f"127.0.0.1:{port}",
-             "--workers", str(workers), "--threads", str(threads), "--log-level", "warning"],
-            cwd=REPO, env=env, start_new_session=True,
-        )
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                return
-            except OSError:
-                time.sleep(0.2)
-        raise RuntimeError("gunicorn did not start")
-
-    def worker_peak_rss_mb(self) -> list[float]:
-        children = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children").read_text().split()
-        peaks = []
-        for pid in children:
-            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                if line.startswith("VmHWM:"):
-                    peaks.append(round(int(line.split()[1]) / 1024, 1))
-        return peaks
-
-    def stop(self):
-        os.killpg(self.proc.pid, signal.SIGTERM)
-        self.proc.wait(timeout=30)
 
 
 # A chat task: a short conversation and answers of the size and shape a chat model writes.
@@ -246,12 +148,12 @@ def _figures(latencies: list[float]) -> dict:
     return {"p50_ms": ms(0.5), "p95_ms": ms(0.95), "p99_ms": ms(0.99)}
 
 
-def _capacity(sessions: list[Session], seconds: float, acknowledged: list, errors: list) -> dict:
+def _capacity(sessions: list[Annotator], seconds: float, acknowledged: list, errors: list) -> dict:
     latencies: list[float] = []
     stop = time.monotonic() + seconds
     lock = threading.Lock()
 
-    def loop(session: Session, index: int):
+    def loop(session: Annotator, index: int):
         n = 0
         while time.monotonic() < stop:
             t0 = time.perf_counter()
@@ -282,7 +184,7 @@ def _capacity(sessions: list[Session], seconds: float, acknowledged: list, error
     }
 
 
-def _open_loop(sessions: list[Session], rate: float, seconds: float, acknowledged: list, errors: list) -> dict:
+def _open_loop(sessions: list[Annotator], rate: float, seconds: float, acknowledged: list, errors: list) -> dict:
     """Decisions start on a fixed schedule whatever the server does; latency counts from the
     scheduled start, so a slow server shows up as queueing instead of being hidden. A bounded
     pool: one thread per annotator session, each taking the next scheduled decision."""
@@ -293,7 +195,7 @@ def _open_loop(sessions: list[Session], rate: float, seconds: float, acknowledge
     begin = time.perf_counter() + 0.2
     late = [0]  # decisions that found no free client at their scheduled time
 
-    def worker(session: Session):
+    def worker(session: Annotator):
         while True:
             with lock:
                 k = next(schedule, None)
@@ -333,12 +235,6 @@ def _open_loop(sessions: list[Session], rate: float, seconds: float, acknowledge
 
 def run(db: str, *, tasks: int, capacity_seconds: float, rate: float, open_seconds: float,
         annotators: int, pool: int, workers: int, threads: int, chat: bool = False) -> dict:
-    env = {k: v for k, v in os.environ.items() if k not in ("DEBUG",)}
-    env.update(
-        DJANGO_SETTINGS_MODULE="config.settings", SECRET_KEY="bench-" + "x" * 50,
-        SECURE_SSL_REDIRECT="0", SESSION_COOKIE_SECURE="0", CSRF_COOKIE_SECURE="0", LOG_LEVEL="WARNING",
-        ALLOWED_HOSTS="127.0.0.1,localhost",
-    )
     # A private database per run: two runs (or two people) on one machine never share one.
     private = f"quartet_bench_{os.getpid()}_{int(time.time())}"
     load_before = [round(x, 2) for x in os.getloadavg()]
@@ -346,37 +242,28 @@ def run(db: str, *, tasks: int, capacity_seconds: float, rate: float, open_secon
         base = os.environ.get("BENCH_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/postgres")
         admin = base.rsplit("/", 1)[0] + "/postgres"
         subprocess.run(["psql", admin, "-qc", f"CREATE DATABASE {private}"], check=True, capture_output=True)
-        env["DATABASE_URL"] = base.rsplit("/", 1)[0] + "/" + private
-        drop = lambda: subprocess.run(["psql", admin, "-qc", f"DROP DATABASE IF EXISTS {private}"],  # noqa: E731
-                                      capture_output=True)
+        stack = Stack(private, database_url=base.rsplit("/", 1)[0] + "/" + private)
     else:
-        (REPO / "var").mkdir(exist_ok=True)
-        path = REPO / "var" / f"{private}.sqlite3"
-        env["DATABASE_URL"] = f"sqlite:///{path}"
-
-        def drop():
-            for suffix in ("", "-wal", "-shm"):
-                Path(f"{path}{suffix}").unlink(missing_ok=True)
+        stack = Stack(private)  # SQLite in the stack's folder
     try:
-        subprocess.run([sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"], cwd=REPO, env=env, check=True)
-        _prepare(env, tasks, max(annotators, pool), chat=chat)
-        port = _free_port()
-        server = Server(env, port, workers, threads)
-        try:
-            sessions = [Session(port, f"bench{i}", "bench-pass") for i in range(max(annotators, pool))]
+        stack.manage("collectstatic", "--noinput", "-v0")
+        _prepare(stack.env, tasks, max(annotators, pool), chat=chat)
+        with stack:
+            stack.start(workers=workers, threads=threads, celery=False)
+            sessions = [Annotator(stack.url, f"bench{i}", "bench-pass") for i in range(max(annotators, pool))]
             for s in sessions:
-                s.login()
+                s.client.login()
             acknowledged: list[int] = []
             errors: list[str] = []
             capacity = _capacity(sessions[:annotators], capacity_seconds, acknowledged, errors)
-            _prepare(env, tasks, 0, top_up="Second", chat=chat)  # the open loop gets a full queue of its own
+            _prepare(stack.env, tasks, 0, top_up="Second", chat=chat)  # the open loop gets a full queue of its own
             latency = _open_loop(sessions[:pool], rate, open_seconds, acknowledged, errors)
-            rss = server.worker_peak_rss_mb()
-        finally:
-            server.stop()
-        stored = _choices_in_db(env)
+            rss = [memory_mb(pid, "VmHWM") for pid in stack.web_workers()]
+        stored = _choices_in_db(stack.env)
     finally:
-        drop()
+        if db == "postgres":
+            subprocess.run(["psql", admin, "-qc", f"DROP DATABASE IF EXISTS {private}"], capture_output=True)
+    shutil.rmtree(stack.root, ignore_errors=True)  # kept, with server.log, when the run failed
     stored_assignments = set(stored["assignments"])
     return {
         "db": db,

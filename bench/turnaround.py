@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     from labeling.models import Assignment, Project, TrainingRun
     from labeling.services.demo import demo_setup
-    from labeling.simulation import AnnotatorSession
+    from labeling.annotator_client import AnnotatorClient
     from training.oracles import get_oracle
 
     project = demo_setup(password="bench-pass").project
@@ -62,9 +62,9 @@ def main(argv: list[str] | None = None) -> dict:
     oracle, rng = get_oracle("sentiment"), random.Random(0)
     with stack:
         stack.start()
-        session = AnnotatorSession(stack.url, *labeler)
+        session = AnnotatorClient(stack.url, *labeler)
         session.login()
-        watcher = AnnotatorSession(stack.url, *poller)
+        watcher = AnnotatorClient(stack.url, *poller)
         watcher.login()
         page = session.next_task("demo")
         for i in range(n):
@@ -82,7 +82,7 @@ def main(argv: list[str] | None = None) -> dict:
                 served_at = time.time()
                 break
             # An older task: this annotator skips it, as someone waiting for the new ones would.
-            watcher.request("/p/demo/decide/", {"assignment": seen.assignment, "action": "skip"}, htmx=True)
+            watcher.skip("demo", seen)
         runs = {r.kind: r for r in TrainingRun.objects.filter(project=project, trigger__startswith="loop:")}
     if served_at is None:
         failed = list(TrainingRun.objects.filter(status="failed").values_list("kind", "error"))

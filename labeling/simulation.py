@@ -2,126 +2,22 @@
 
 Each annotator logs in, GETs the labeling page (as htmx does), reads the prompt and the four
 cards, lets a training/ oracle pick one, and POSTs the choice. Used by `manage.py
-simulate_annotators`, the end-to-end test and the benchmarks.
+simulate_annotators`, the end-to-end tests and the benchmarks. The HTTP client and the page
+parser are labeling.annotator_client's, shared with bench.labeling and the tests; their names
+stay importable from here.
 """
 
-import html
-import http.cookiejar
 import random
-import re
 import threading
 import time
-import urllib.parse
-import urllib.request
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-_ASSIGNMENT = re.compile(r'name="assignment" value="(\d+)"')
-_PROMPT = re.compile(r'<section class="prompt">.*?<div class="text">(.*?)</div>', re.S)
-_CARD = re.compile(
-    r'<button type="submit" name="position" value="(\d)"[^>]*data-slot="(\d)">.*?'
-    r'<span class="text">(.*?)</span>',
-    re.S,
-)
-# A chat task: the conversation's turns and each answer's raw text beside its rendered Markdown.
-_CHAT_TURN = re.compile(
-    r'class="turn (system|user|assistant)">.*?<div class="raw text">(.*?)</div>', re.S
-)
-_CHAT_CARD = re.compile(
-    r'<button type="submit" name="position" value="(\d)"[^>]*data-slot="(\d)">.*?'
-    r'<div class="raw text">(.*?)</div>',
-    re.S,
-)
-_CSRF_INPUT = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
+from labeling.annotator_client import AnnotatorClient, Page, SimulationError, parse_labeling_page
 
+__all__ = ["AnnotatorSession", "Page", "SimulationError", "SimulationResult", "parse_labeling_page", "simulate"]
 
-class SimulationError(Exception):
-    pass
-
-
-@dataclass
-class Page:
-    assignment: int | None
-    prompt: str | list = ""  # a text prompt, or a chat task's conversation (list of messages)
-    completions: list[str] = field(default_factory=list)  # canonical order 0–3
-    display_order: list[int] = field(default_factory=list)
-
-
-def parse_labeling_page(body: str) -> Page:
-    """The task on screen: the first task form (the prefetched one sits in a <template>)."""
-    current = body.split('<template id="upcoming">', 1)[0]
-    match = _ASSIGNMENT.search(current)
-    if match is None:
-        return Page(assignment=None)
-    text_prompt = _PROMPT.search(current)
-    if text_prompt is not None:
-        prompt = html.unescape(text_prompt.group(1))
-        found = _CARD.findall(current)
-    else:  # a chat task
-        prompt = [{"role": role, "content": html.unescape(content)} for role, content in _CHAT_TURN.findall(current)]
-        found = _CHAT_CARD.findall(current)
-    cards = sorted((int(slot), int(position), html.unescape(text)) for position, slot, text in found)
-    if len(cards) != 4:
-        raise SimulationError(f"expected four cards on the page, found {len(cards)}")
-    completions = [""] * 4
-    for _, position, text in cards:
-        completions[position] = text
-    return Page(
-        assignment=int(match.group(1)),
-        prompt=prompt,
-        completions=completions,
-        display_order=[position for _, position, _ in cards],
-    )
-
-
-class AnnotatorSession:
-    """One logged-in annotator over HTTP, with its own cookie jar."""
-
-    def __init__(self, base_url: str, username: str, password: str, timeout: float = 30):
-        self.base = base_url.rstrip("/")
-        self.jar = http.cookiejar.CookieJar()
-        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(self.jar))
-        self.timeout = timeout
-        self.username, self.password = username, password
-
-    def _csrf(self) -> str:
-        for cookie in self.jar:
-            if cookie.name == "csrftoken":
-                return cookie.value
-        raise SimulationError("no CSRF cookie; log in first")
-
-    def request(self, path: str, data: dict | None = None, htmx: bool = False) -> str:
-        headers = {"HX-Request": "true"} if htmx else {}
-        body = None
-        if data is not None:
-            body = urllib.parse.urlencode(data).encode()
-            headers["X-CSRFToken"] = self._csrf()
-            headers["Referer"] = self.base + path
-        req = urllib.request.Request(self.base + path, data=body, headers=headers)
-        with self.opener.open(req, timeout=self.timeout) as response:
-            return response.read().decode()
-
-    def login(self) -> None:
-        page = self.request("/login/")
-        token = _CSRF_INPUT.search(page).group(1)
-        after = self.request(
-            "/login/",
-            {"username": self.username, "password": self.password, "csrfmiddlewaretoken": token},
-        )
-        if 'name="password"' in after:
-            raise SimulationError(f"login failed for {self.username}")
-
-    def next_task(self, slug: str) -> Page:
-        return parse_labeling_page(self.request(f"/p/{slug}/", htmx=True))
-
-    def choose(self, slug: str, page: Page, position: int, decision_ms: int) -> Page:
-        body = self.request(
-            f"/p/{slug}/decide/",
-            {"assignment": page.assignment, "position": position, "decision_ms": decision_ms},
-            htmx=True,
-        )
-        if 'class="flash error"' in body:
-            raise SimulationError(f"choice refused for {self.username}: {body[:300]}")
-        return parse_labeling_page(body)
+# The name the simulation's callers know the shared client by.
+AnnotatorSession = AnnotatorClient
 
 
 @dataclass
@@ -156,6 +52,7 @@ def simulate(
 
     def work(index: int, username: str, password: str):
         rng = random.Random(seed * 1000 + index)
+        session = None
         try:
             session = AnnotatorSession(base_url, username, password)
             session.login()
@@ -185,6 +82,9 @@ def simulate(
         except Exception as exc:  # reported to the caller, which decides what it means
             with lock:
                 errors.append(f"{username}: {type(exc).__name__}: {exc}")
+        finally:
+            if session is not None:
+                session.close()
 
     threads = [
         threading.Thread(target=work, args=(i, name, pw), daemon=True)

@@ -61,14 +61,6 @@ def entropy(scores: Sequence[float]) -> float:
     return -sum((w / total) * math.log(w / total) for w in weights if w > 0)
 
 
-def median(values: Sequence[float]) -> float | None:
-    if not values:
-        return None
-    ordered = sorted(values)
-    mid = len(ordered) // 2
-    return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
-
-
 def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
     """95% Wilson score interval for a share (sound at small n and near 0 or 1); (0, 1) at n=0."""
     if n == 0:

@@ -5,7 +5,6 @@ from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
 from labeling.access import project_for_staff
@@ -151,33 +150,49 @@ def demonstrations_import(request, slug):
     )
 
 
-@require_POST
-def sft_start(request, slug):
+def _version_form_post(request, slug, form_class, field: str, act, refused: tuple[type[Exception], ...]):
+    """A staff POST of a form naming an optional policy version of the project (its ``field``,
+    a pk or empty): ``act(project, version)`` does the work and returns a success message or
+    None. An invalid form, or one of the ``refused`` errors from ``act``, is flashed as an error.
+    Redirects to the project's dashboard."""
     project = project_for_staff(request, slug)
-    form = SFTStartForm(request.POST)
+    form = form_class(request.POST)
     if not form.is_valid():
         messages.error(request, _form_error(form))
         return redirect("labeling:dashboard", slug=project.slug)
-    base = None
-    if form.cleaned_data["base"]:
-        base = get_object_or_404(PolicyVersion, pk=form.cleaned_data["base"], project=project)
+    version = None
+    if form.cleaned_data[field]:
+        version = get_object_or_404(PolicyVersion, pk=form.cleaned_data[field], project=project)
     try:
+        done = act(project, version)
+    except refused as exc:
+        messages.error(request, str(exc))
+    else:
+        if done:
+            messages.success(request, done)
+    return redirect("labeling:dashboard", slug=project.slug)
+
+
+@require_POST
+def sft_start(request, slug):
+    def start(project, base):
         run_services.run_start(
             project=project, kind="sft", trigger="staff: supervised round (SFT)",
             user=request.user, base_policy=base,
         )
-    except (run_services.RunConflict, run_services.RunNotPossible) as exc:
-        messages.error(request, str(exc))
-    return redirect(reverse("labeling:dashboard", kwargs={"slug": project.slug}))
+
+    return _version_form_post(request, slug, SFTStartForm, "base", start,
+                              refused=(run_services.RunConflict, run_services.RunNotPossible))
 
 
 @require_POST
 def reference_set(request, slug):
-    project = project_for_staff(request, slug)
-    form = ReferenceForm(request.POST)
-    if not form.is_valid():
-        messages.error(request, _form_error(form))
-        return redirect("labeling:dashboard", slug=project.slug)
+    def set_reference(project, version):
+        demo_services.reference_policy_set(project=project, version=version)
+        return f"ρ is now policy v{version.number} (SFT)." if version else "ρ is the initial policy again."
+
+    return _version_form_post(request, slug, ReferenceForm, "version", set_reference,
+                              refused=(demo_services.ReferenceNotAllowed,))
     version = None
     if form.cleaned_data["version"]:
         version = get_object_or_404(PolicyVersion, pk=form.cleaned_data["version"], project=project)

@@ -8,46 +8,37 @@ import json
 import os
 import sys
 import time
+from dataclasses import fields
 from pathlib import Path
 
+from training.progress import TqdmProgress
 
-class TqdmProgress:
-    """The `progress(step, total, metrics)` callable the library expects, drawn as a tqdm bar."""
 
-    def __init__(self, desc: str):
-        self.desc, self.bar = desc, None
+def _config(cls, args, **overrides):
+    """A config dataclass from the command's options of the same names (each option's default
+    is the field's default, see build_parser), with ``overrides`` for options that are renamed
+    or read from a file."""
+    given = {f.name: getattr(args, f.name) for f in fields(cls) if hasattr(args, f.name)}
+    return cls(**{**given, **overrides})
 
-    def __call__(self, step: int, total: int, metrics: dict) -> None:
-        from tqdm import tqdm
 
-        if self.bar is None:
-            self.bar = tqdm(total=total, desc=self.desc, file=sys.stderr)
-        self.bar.total = total
-        self.bar.update(step - self.bar.n)
-        shown = {k: f"{v:.3g}" for k, v in metrics.items() if isinstance(v, float)}
-        if shown:
-            self.bar.set_postfix(shown)
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
+def _summary(result, *names: str) -> dict:
+    """The JSON summary of a round: the named fields of its result."""
+    return {name: getattr(result, name) for name in names}
 
 
 def _cmd_build_starter(args) -> dict:
     from training.starter import StarterConfig, build_starter
 
-    cfg = StarterConfig(seed=args.seed, steps=args.steps, threads=args.threads)
-    return build_starter(args.out, cfg)
+    return build_starter(args.out, _config(StarterConfig, args))
 
 
 def _cmd_build_chat_starter(args) -> dict:
     from training.build_chat import build_chat_starter, write_chat_demo_prompts
     from training.config import ChatStarterConfig
 
-    cfg = ChatStarterConfig(base=args.base, seed=args.seed, threads=args.threads, epochs=args.epochs)
-    progress = TqdmProgress("chat starter SFT")
-    summary = build_chat_starter(args.out, cfg, progress)
-    progress.close()
+    with TqdmProgress("chat starter SFT") as progress:
+        summary = build_chat_starter(args.out, _config(ChatStarterConfig, args), progress)
     if args.demo_prompts:
         summary["demo_prompts"] = write_chat_demo_prompts(args.demo_prompts, seed=args.seed)
     return summary
@@ -58,34 +49,16 @@ def _cmd_sft(args) -> dict:
     from training.data import read_demonstrations
     from training.sft import train_supervised
 
-    cfg = SupervisedConfig(
-        lr=args.lr,
-        epochs=args.epochs,
-        max_steps=args.max_steps,
-        batch_size=args.batch_size,
-        max_length=args.max_length,
-        heldout_fraction=args.heldout_fraction,
-        seed=args.seed,
-        use_lora=args.lora,
-    )
-    progress = TqdmProgress("SFT round")
-    result = train_supervised(
-        read_demonstrations(args.demonstrations),
-        heldout=read_demonstrations(args.heldout) if args.heldout else None,
-        policy_path=args.policy,
-        out_dir=args.out,
-        cfg=cfg,
-        progress=progress,
-    )
-    progress.close()
-    return {
-        "path": result.path,
-        "heldout_loss_before": result.heldout_loss_before,
-        "heldout_loss_after": result.heldout_loss_after,
-        "n_train": result.n_train,
-        "n_heldout": result.n_heldout,
-        "data_hash": result.data_hash,
-    }
+    with TqdmProgress("SFT round") as progress:
+        result = train_supervised(
+            read_demonstrations(args.demonstrations),
+            heldout=read_demonstrations(args.heldout) if args.heldout else None,
+            policy_path=args.policy,
+            out_dir=args.out,
+            cfg=_config(SupervisedConfig, args, use_lora=args.lora),
+            progress=progress,
+        )
+    return _summary(result, "path", "heldout_loss_before", "heldout_loss_after", "n_train", "n_heldout", "data_hash")
 
 
 def _cmd_sample(args) -> dict:
@@ -96,18 +69,10 @@ def _cmd_sample(args) -> dict:
     if Path(args.out).exists():
         raise ValueError(f"output file {args.out!r} already exists")
     prompts = read_prompts(args.prompts)
-    cfg = SampleConfig(
-        temperature=args.temperature,
-        top_p=args.top_p,
-        max_new_tokens=args.max_new_tokens,
-        stop=args.stop or None,
-        seed=args.seed,
-        batch_size=args.batch_size,
-    )
+    cfg = _config(SampleConfig, args, stop=args.stop or None)
     t0 = time.time()
-    progress = TqdmProgress("sample")
-    rows = sample_completions(args.policy, prompts, cfg, progress)
-    progress.close()
+    with TqdmProgress("sample") as progress:
+        rows = sample_completions(args.policy, prompts, cfg, progress)
     tmp = f"{args.out}.tmp-{os.getpid()}"
     write_jsonl(
         tmp, ({"prompt": p, "completions": [vars(s) for s in row]} for p, row in zip(prompts, rows))
@@ -128,33 +93,17 @@ def _cmd_train_reward(args) -> dict:
     from training.reward import train_reward_model
 
     choices = read_choices(args.choices)
-    cfg = RewardConfig(
-        lr=args.lr,
-        batch_size=args.batch_size,
-        epochs=args.epochs,
-        heldout_fraction=args.heldout_fraction,
-        seed=args.seed,
-        n_norm_samples=args.n_norm_samples,
-        norm_prompts=read_prompts(args.norm_prompts) if args.norm_prompts else None,
-        init_from=args.init_from,
-    )
-    progress = TqdmProgress("reward round")
-    result = train_reward_model(
-        choices,
-        policy_path=args.policy,
-        reference_path=args.reference or args.policy,
-        out_dir=args.out,
-        cfg=cfg,
-        progress=progress,
-    )
-    progress.close()
-    return {
-        "path": result.path,
-        "gain": result.gain,
-        "bias": result.bias,
-        "data_hash": result.data_hash,
-        "metrics": result.metrics,
-    }
+    cfg = _config(RewardConfig, args, norm_prompts=read_prompts(args.norm_prompts) if args.norm_prompts else None)
+    with TqdmProgress("reward round") as progress:
+        result = train_reward_model(
+            choices,
+            policy_path=args.policy,
+            reference_path=args.reference or args.policy,
+            out_dir=args.out,
+            cfg=cfg,
+            progress=progress,
+        )
+    return _summary(result, "path", "gain", "bias", "data_hash", "metrics")
 
 
 def _cmd_update_policy(args) -> dict:
@@ -162,28 +111,17 @@ def _cmd_update_policy(args) -> dict:
     from training.data import read_prompts
     from training.policy import update_policy
 
-    cfg = PolicyConfig(
-        lr=args.lr,
-        beta=args.beta,
-        kl_target=args.kl_target,
-        horizon=args.horizon,
-        steps=args.steps,
-        batch_size=args.batch_size,
-        seed=args.seed,
-        use_lora=args.lora,
-    )
-    progress = TqdmProgress("policy round")
-    result = update_policy(
-        policy_path=args.policy,
-        reference_path=args.reference or args.policy,
-        reward_path=args.reward,
-        prompts=read_prompts(args.prompts),
-        out_dir=args.out,
-        cfg=cfg,
-        progress=progress,
-    )
-    progress.close()
-    return {"path": result.path, "final": result.final}
+    with TqdmProgress("policy round") as progress:
+        result = update_policy(
+            policy_path=args.policy,
+            reference_path=args.reference or args.policy,
+            reward_path=args.reward,
+            prompts=read_prompts(args.prompts),
+            out_dir=args.out,
+            cfg=_config(PolicyConfig, args, use_lora=args.lora),
+            progress=progress,
+        )
+    return _summary(result, "path", "final")
 
 
 def _cmd_round(args) -> dict | None:

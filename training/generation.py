@@ -9,11 +9,10 @@ the same format whichever produced them.
 from __future__ import annotations
 
 import importlib.util
-from typing import Callable
 
 from training.config import GENERATION_BACKENDS, SampleConfig
+from training.progress import Progress
 
-Progress = Callable[[int, int, dict], None]
 BACKENDS = GENERATION_BACKENDS  # defined beside the settings check that refuses other names
 
 

@@ -31,13 +31,12 @@ import sys
 import tempfile
 from dataclasses import asdict
 from pathlib import Path
-from typing import Callable
 
 from training.config import LaunchConfig, PolicyConfig, RewardConfig, SampleConfig
 from training.generation import pick_generation_backend, sample_with_vllm
+from training.progress import Progress
 from training.storage import ArtifactStore, is_remote
 
-Progress = Callable[[int, int, dict], None]
 PROGRESS_PREFIX = "QUARTET_PROGRESS "
 _STDERR_TAIL = 4000
 

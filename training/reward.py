@@ -7,7 +7,6 @@ import math
 import random
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -25,12 +24,12 @@ from training.models import (
     pick_device,
 )
 from training.chat import prompt_key
+from training.progress import Progress
 from training.reward_trainer import fit_four_way, is_main_rank
 from training.sampling import prompt_text, sample_with_model
 from training.templates import chat_answer_ids, prompts_kind, require_chat_template
 
 META_FILE = "quartet_reward.json"
-Progress = Callable[[int, int, dict], None]
 
 
 @dataclass

@@ -19,8 +19,8 @@ from transformers import Trainer, TrainerCallback, TrainingArguments
 from transformers.trainer_callback import PrinterCallback, ProgressCallback
 
 from training.config import RewardConfig
+from training.progress import Progress
 
-Progress = Callable[[int, int, dict], None]
 # (model, rows) -> mean four-way loss of those choices; rows are (four token-id lists, best).
 ChoiceLoss = Callable[[torch.nn.Module, list], torch.Tensor]
 

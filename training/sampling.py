@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 
 from training.config import SampleConfig
 from training.models import load_policy, load_tokenizer
+from training.progress import Progress
 from training.templates import (
     chat_prompt_ids,
     end_of_turn_ids,
@@ -16,7 +16,6 @@ from training.templates import (
     require_chat_template,
 )
 
-Progress = Callable[[int, int, dict], None]
 
 
 @dataclass

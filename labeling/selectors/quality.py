@@ -4,6 +4,7 @@ Computed from one pass over the project's choices in memory (a few columns per c
 is fine for hundreds of thousands of choices; the maths lives in labeling/stats.py.
 """
 
+import statistics
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import date
@@ -11,7 +12,7 @@ from datetime import date
 from django.contrib.auth import get_user_model
 
 from labeling.models import COMPLETIONS_PER_TASK, Choice, Project, RewardModelVersion
-from labeling.stats import Agreement, chi_square_uniform, fleiss, median
+from labeling.stats import Agreement, chi_square_uniform, fleiss
 
 # Hints: a median decision under this is faster than reading four completions allows.
 TOO_FAST_MS = 1500
@@ -223,7 +224,7 @@ def quality_report(*, project: Project) -> QualityReport:
             slots[r.slot] += 1
     for a, q in people.items():
         q.per_hour = q.decisions / len(hours[a])  # decisions per hour in which the person labeled
-        q.median_ms = median(times[a])
+        q.median_ms = statistics.median(times[a])  # every person here has a decision
         q.agreement_tasks, agreeing = against_others.get(a, (0, 0))
         q.agreement = agreeing / q.agreement_tasks if q.agreement_tasks else None
         q.gold = gold.get(a)

@@ -33,7 +33,12 @@ def conversation_field(name: str, line: int, data: dict, errors: list[str]) -> l
     if key is None:
         errors.append(f"{_where(name, line, 'prompt')}: missing (a list of messages under 'prompt' or 'messages')")
         return None
-    value = data[key]
+    return conversation_value(name, line, key, data[key], errors)
+
+
+def conversation_value(name: str, line: int, key: str, value, errors: list[str]) -> list[dict] | None:
+    """``value`` (field ``key`` of the row on ``line``) as a validated conversation, or None after
+    appending an error. A plain string is taken as a single user turn."""
     if isinstance(value, str):
         value = [{"role": "user", "content": value}]
     try:

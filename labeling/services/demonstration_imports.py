@@ -11,6 +11,7 @@ prompt and answer twice (in the file or already stored) are skipped and counted.
 """
 
 from dataclasses import dataclass
+from functools import partial
 
 from django.db import transaction
 from training.chat import ConversationError, answer_content, conversation_validate
@@ -21,11 +22,9 @@ from labeling.services.demonstrations import demonstration_hash
 from labeling.services.imports import (
     MAX_TEXT_CHARS,
     ImportResult,
-    ImportValidationError,
     _metadata,
-    _open,
+    _parse_rows,
     _Row,
-    _rows,
 )
 
 
@@ -40,6 +39,17 @@ def _where(name: str, row: _Row, field: str) -> str:
     return f"{name}, line {row.line}, field '{field}'"
 
 
+def _bounded(name: str, row: _Row, key: str, text: str, errors: list[str]) -> str | None:
+    """``text`` if it is neither blank nor longer than MAX_TEXT_CHARS, else None after an error."""
+    if not text.strip():
+        errors.append(f"{_where(name, row, key)}: empty")
+        return None
+    if len(text) > MAX_TEXT_CHARS:
+        errors.append(f"{_where(name, row, key)}: longer than {MAX_TEXT_CHARS} characters")
+        return None
+    return text
+
+
 def _answer(name: str, row: _Row, key: str, value, errors: list[str]) -> str | None:
     # TRL's conversational prompt-completion puts the answer in a one-message list.
     if isinstance(value, list) and len(value) == 1:
@@ -52,30 +62,14 @@ def _answer(name: str, row: _Row, key: str, value, errors: list[str]) -> str | N
     except (TypeError, ValueError) as exc:
         errors.append(f"{_where(name, row, key)}: {exc}")
         return None
-    if not text.strip():
-        errors.append(f"{_where(name, row, key)}: empty")
-        return None
-    if len(text) > MAX_TEXT_CHARS:
-        errors.append(f"{_where(name, row, key)}: longer than {MAX_TEXT_CHARS} characters")
-        return None
-    return text
-
-
-def _conversation(name: str, row: _Row, key: str, value, errors: list[str]) -> list | None:
-    if isinstance(value, str):
-        value = [{"role": "user", "content": value}]
-    try:
-        return conversation_validate(value)
-    except ConversationError as exc:
-        errors.append(f"{_where(name, row, key + exc.field)}: {exc.message}")
-        return None
+    return _bounded(name, row, key, text, errors)
 
 
 def _prompt(name: str, row: _Row, key: str, value, errors: list[str], chat: bool = False):
     """A chat project's conversation; for a text project a text prompt, where a conversation is
     accepted only when it is a single user turn."""
     if chat:
-        return _conversation(name, row, key, value, errors)
+        return conversations.conversation_value(name, row.line, key, value, errors)
     if isinstance(value, list):
         try:
             turns = conversation_validate(value)
@@ -92,13 +86,7 @@ def _prompt(name: str, row: _Row, key: str, value, errors: list[str], chat: bool
     if not isinstance(value, str):
         errors.append(f"{_where(name, row, key)}: expected text or a list of messages, got {type(value).__name__}")
         return None
-    if not value.strip():
-        errors.append(f"{_where(name, row, key)}: empty")
-        return None
-    if len(value) > MAX_TEXT_CHARS:
-        errors.append(f"{_where(name, row, key)}: longer than {MAX_TEXT_CHARS} characters")
-        return None
-    return value
+    return _bounded(name, row, key, value, errors)
 
 
 def _parse(name: str, row: _Row, errors: list[str], chat: bool) -> _Parsed | None:
@@ -138,26 +126,8 @@ def demonstrations_import(*, project: Project, source, name: str | None = None, 
     has them, else created. Side effects: Demonstration rows with source 'imported'
     (``user`` recorded as their annotator when given).
     """
-    errors: list[str] = []
-    chat = conversations.is_chat(project)
-    stream, name = _open(source, name)
-    parsed: list[_Parsed] = []
-    try:
-        if not name.lower().endswith((".jsonl", ".json", ".ndjson", ".parquet")):
-            errors.append(f"{name}: demonstrations are imported from JSONL (.jsonl) or Parquet")
-        else:
-            for row in _rows(name, stream, errors):
-                item = _parse(name, row, errors, chat)
-                if item is not None:
-                    parsed.append(item)
-    except UnicodeDecodeError as exc:
-        errors.append(f"{name}: cannot be read ({exc})")
-    finally:
-        stream.close()
-    if not parsed and not errors:
-        errors.append(f"{name}: no rows")
-    if errors:
-        raise ImportValidationError(errors)
+    parse_row = partial(_parse, chat=conversations.is_chat(project))
+    parsed: list[_Parsed] = _parse_rows(source, name, parse_row, jsonl_or_parquet="demonstrations")
 
     result = ImportResult()
     html = conversations.rendered(project, (p.prompt for p in parsed))  # before the write lock

@@ -8,6 +8,7 @@ import csv
 import hashlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
 
 from django.db import transaction
 
@@ -126,6 +127,46 @@ def _open(path_or_file, name: str | None):
     return parsing.open_source(path_or_file, name)
 
 
+_JSONL_OR_PARQUET = (".jsonl", ".json", ".ndjson", ".parquet")
+
+
+def _parse_rows(source, name: str | None, parse_row, *, jsonl_or_parquet: str | None = None) -> list:
+    """Every row of ``source`` (a path or a file object, closed here) through
+    ``parse_row(name, row, errors)``, which returns the row's item or None and appends each
+    error it finds. With ``jsonl_or_parquet`` (what the rows are, e.g. "comparisons") any other
+    format is refused. Raises ImportValidationError with every error of the file (an unreadable
+    file and an empty one included); else returns the items in file order. Writes nothing."""
+    errors: list[str] = []
+    stream, name = _open(source, name)
+    parsed = []
+    try:
+        if jsonl_or_parquet and not name.lower().endswith(_JSONL_OR_PARQUET):
+            errors.append(f"{name}: {jsonl_or_parquet} are imported from JSONL (.jsonl) or Parquet")
+        else:
+            for row in _rows(name, stream, errors):
+                item = parse_row(name, row, errors)
+                if item is not None:
+                    parsed.append(item)
+    except (UnicodeDecodeError, csv.Error) as exc:
+        errors.append(f"{name}: cannot be read ({exc})")
+    finally:
+        stream.close()
+    if not parsed and not errors:
+        errors.append(f"{name}: no rows")
+    if errors:
+        raise ImportValidationError(errors)
+    return parsed
+
+
+def _prompt_row(project: Project, name: str, row: _Row, errors: list[str]):
+    """One row of a prompts file as (prompt, metadata, split), or None (and its errors)."""
+    text = _prompt_field(project, name, row, errors)
+    extra = [k for k in row.data if k not in ("prompt", "messages", "metadata", "split")]
+    metadata = _metadata(name, row, errors, extra if name.lower().endswith(".csv") else ())
+    split = _split_field(name, row, errors)
+    return None if text is None else (text, metadata, split)
+
+
 def prompts_import(*, project: Project, source, name: str | None = None) -> ImportResult:
     """Import prompts from JSONL ({"prompt": …, "metadata": {…}}), CSV (a ``prompt`` column) or
     Parquet (a ``prompt`` column). A chat project's prompts are conversations: a list of
@@ -136,25 +177,7 @@ def prompts_import(*, project: Project, source, name: str | None = None) -> Impo
     line and field, and writes nothing, if any row is bad. Prompts already in the project (or
     repeated in the file) are skipped and counted.
     """
-    errors: list[str] = []
-    stream, name = _open(source, name)
-    parsed: list[tuple[str | list[dict], dict, str]] = []
-    try:
-        for row in _rows(name, stream, errors):
-            text = _prompt_field(project, name, row, errors)
-            extra = [k for k in row.data if k not in ("prompt", "messages", "metadata", "split")]
-            metadata = _metadata(name, row, errors, extra if name.lower().endswith(".csv") else ())
-            split = _split_field(name, row, errors)
-            if text is not None:
-                parsed.append((text, metadata, split))
-    except (UnicodeDecodeError, csv.Error) as exc:
-        errors.append(f"{name}: cannot be read ({exc})")
-    finally:
-        stream.close()
-    if not parsed and not errors:
-        errors.append(f"{name}: no rows")
-    if errors:
-        raise ImportValidationError(errors)
+    parsed: list[tuple[str | list[dict], dict, str]] = _parse_rows(source, name, partial(_prompt_row, project))
 
     result = ImportResult()
     html = conversations.rendered(project, (t for t, _, _ in parsed))
@@ -287,6 +310,46 @@ def tasks_create(
     return result
 
 
+def _comparison_row(project: Project, name: str, row: _Row, errors: list[str]) -> NewTask | None:
+    """One row of a comparisons file as a NewTask, or None (and its errors) if it is refused."""
+    prompt = _prompt_field(project, name, row, errors)
+    completions = row.data.get("completions")
+    where = f"{name}, line {row.line}, field 'completions'"
+    texts = None
+    if not isinstance(completions, list):
+        errors.append(f"{where}: expected a list of four texts")
+    elif len(completions) != COMPLETIONS_PER_TASK:
+        errors.append(f"{where}: expected exactly four completions, got {len(completions)}")
+    else:
+        refused = set()
+        if conversations.is_chat(project):  # assistant messages: their content
+            completions = [conversations.answer_field(name, row.line, i, c, errors)
+                           for i, c in enumerate(completions)]
+            refused = {i for i, c in enumerate(completions) if c is None}
+        texts = [
+            None if i in refused else _text_field(
+                name, _Row(row.line, {"c": c}), "c", errors, label=f"completions[{i}]"
+            )
+            for i, c in enumerate(completions)
+        ]
+    priority = row.data.get("priority", 0)
+    if not isinstance(priority, int) or isinstance(priority, bool):
+        errors.append(f"{name}, line {row.line}, field 'priority': expected an integer")
+        priority = 0
+    elif not PRIORITY_MIN <= priority <= PRIORITY_MAX:  # a 32-bit column
+        errors.append(f"{name}, line {row.line}, field 'priority': out of range "
+                      f"({PRIORITY_MIN} to {PRIORITY_MAX})")
+        priority = 0
+    gold = row.data.get("gold")
+    if gold is not None and (not isinstance(gold, int) or isinstance(gold, bool) or not 0 <= gold < 4):
+        errors.append(f"{name}, line {row.line}, field 'gold': expected the index 0–3 of the best completion")
+        gold = None
+    metadata = _metadata(name, row, errors)
+    if prompt is None or texts is None or None in texts:
+        return None
+    return NewTask(prompt, texts, priority, metadata, gold)
+
+
 def comparisons_import(*, project: Project, source, name: str | None = None) -> ImportResult:
     """Import pre-sampled comparisons: JSONL rows {"prompt", "completions": [four texts]}.
     In a chat project the prompt is a conversation (under ``prompt`` or ``messages``) and each
@@ -295,55 +358,5 @@ def comparisons_import(*, project: Project, source, name: str | None = None) -> 
     Optional fields: "priority" (integer), "metadata" (object), "gold" (index 0–3 of the known
     best completion: the task becomes a gold task). Atomic, like prompts_import.
     """
-    errors: list[str] = []
-    stream, name = _open(source, name)
-    parsed: list[NewTask] = []
-    try:
-        if not name.lower().endswith((".jsonl", ".json", ".ndjson", ".parquet")):
-            errors.append(f"{name}: comparisons are imported from JSONL (.jsonl) or Parquet")
-        else:
-            for row in _rows(name, stream, errors):
-                prompt = _prompt_field(project, name, row, errors)
-                completions = row.data.get("completions")
-                where = f"{name}, line {row.line}, field 'completions'"
-                texts = None
-                if not isinstance(completions, list):
-                    errors.append(f"{where}: expected a list of four texts")
-                elif len(completions) != COMPLETIONS_PER_TASK:
-                    errors.append(f"{where}: expected exactly four completions, got {len(completions)}")
-                else:
-                    refused = set()
-                    if conversations.is_chat(project):  # assistant messages: their content
-                        completions = [conversations.answer_field(name, row.line, i, c, errors)
-                                       for i, c in enumerate(completions)]
-                        refused = {i for i, c in enumerate(completions) if c is None}
-                    texts = [
-                        None if i in refused else _text_field(
-                            name, _Row(row.line, {"c": c}), "c", errors, label=f"completions[{i}]"
-                        )
-                        for i, c in enumerate(completions)
-                    ]
-                priority = row.data.get("priority", 0)
-                if not isinstance(priority, int) or isinstance(priority, bool):
-                    errors.append(f"{name}, line {row.line}, field 'priority': expected an integer")
-                    priority = 0
-                elif not PRIORITY_MIN <= priority <= PRIORITY_MAX:  # a 32-bit column
-                    errors.append(f"{name}, line {row.line}, field 'priority': out of range "
-                                  f"({PRIORITY_MIN} to {PRIORITY_MAX})")
-                    priority = 0
-                gold = row.data.get("gold")
-                if gold is not None and (not isinstance(gold, int) or isinstance(gold, bool) or not 0 <= gold < 4):
-                    errors.append(f"{name}, line {row.line}, field 'gold': expected the index 0–3 of the best completion")
-                    gold = None
-                metadata = _metadata(name, row, errors)
-                if prompt is not None and texts is not None and None not in texts:
-                    parsed.append(NewTask(prompt, texts, priority, metadata, gold))
-    except UnicodeDecodeError as exc:
-        errors.append(f"{name}: cannot be read ({exc})")
-    finally:
-        stream.close()
-    if not parsed and not errors:
-        errors.append(f"{name}: no rows")
-    if errors:
-        raise ImportValidationError(errors)
+    parsed = _parse_rows(source, name, partial(_comparison_row, project), jsonl_or_parquet="comparisons")
     return tasks_create(project=project, tasks=parsed)

@@ -46,8 +46,6 @@ def worker_in_a_thread(monkeypatch):
 
 @pytest.mark.django_db(transaction=True)
 def test_the_example_script_runs_the_whole_loop_over_http(live_server, worker_in_a_thread, settings, tmp_path):
-    if not (STARTER / "model.safetensors").is_file():
-        pytest.skip("training/starter is missing")
     settings.QUARTET_ARTIFACTS_DIR = tmp_path / "artifacts"
     ProjectFactory(slug="api-demo", policy_source=str(STARTER), queue_low_water=0,
                    reward_config={"batch_size": 4, "n_norm_samples": 4, "max_length": 48})

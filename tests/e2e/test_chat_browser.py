@@ -8,6 +8,7 @@ import pytest
 
 from labeling.models import Choice, Completion, Project
 from labeling.services import comparisons_import
+from tests.e2e.browser import log_in
 from tests.factories import ProjectFactory, UserFactory
 
 SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "chat_labeling.png"
@@ -34,10 +35,7 @@ ANSWERS = [
 
 
 def login(page, live_server, username, project_name):
-    page.goto(f"{live_server.url}/")
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", "pw")
-    page.click("button[type=submit]")
+    log_in(page, f"{live_server.url}/", username)
     page.get_by_role("link", name=project_name).click()
     page.locator("#labeler > form.task").wait_for()
 

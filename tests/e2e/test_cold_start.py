@@ -12,11 +12,10 @@ import sys
 import pytest
 
 from labeling.models import TrainingRun
-from tests.e2e.test_loop import ROOT, STARTER, Worker, database_url, loop_project, wait_for  # noqa: F401
+from tests.e2e.test_loop import ROOT, Worker, database_url, loop_project, wait_for  # noqa: F401  (loop_project: a fixture)
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(not (STARTER / "config.json").exists(), reason="training/starter is missing"),
 ]
 
 ENQUEUE = """

@@ -4,6 +4,7 @@ and the browser reports no violation."""
 import pytest
 
 from labeling.models import Project, RewardModelVersion
+from tests.e2e.browser import log_in
 from tests.factories import StaffFactory, make_tasks
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -19,10 +20,7 @@ def test_pages_work_under_the_content_security_policy(live_server, browser_page)
     violations = []
     page = browser_page
     page.on("console", lambda m: violations.append(m.text) if "Content Security Policy" in m.text else None)
-    page.goto(f"{live_server.url}/login/")
-    page.fill("input[name=username]", "csp-staff")
-    page.fill("input[name=password]", "pw")
-    page.click("button[type=submit]")
+    log_in(page, f"{live_server.url}/login/", "csp-staff")
     page.goto(f"{live_server.url}/p/csp/")
     page.wait_for_function("() => window.htmx !== undefined")
     page.keyboard.press("1")  # label.js and htmx: the choice is posted and the next task swapped in

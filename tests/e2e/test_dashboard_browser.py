@@ -11,6 +11,7 @@ from labeling.services import prompts_import
 from labeling.services import runs as run_services
 from labeling.services.demo import DEMO_PROMPTS
 from labeling.services.execution import run_execute
+from tests.e2e.browser import log_in
 from tests.e2e.loop_support import seed_choices
 from tests.factories import StaffFactory
 
@@ -21,7 +22,6 @@ SCREENSHOT = ROOT / "docs" / "dashboard.png"
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(not (STARTER / "config.json").exists(), reason="training/starter is missing"),
 ]
 
 
@@ -58,10 +58,7 @@ def test_dashboard_live_progress_cancel_and_charts(live_server, browser_page, se
 
     StaffFactory(username="boss")
     page = browser_page
-    page.goto(f"{live_server.url}/login/")
-    page.fill("input[name=username]", "boss")
-    page.fill("input[name=password]", "pw")
-    page.click("button[type=submit]")
+    log_in(page, f"{live_server.url}/login/", "boss")
     page.goto(f"{live_server.url}/p/loopdash/training/")
     page.evaluate("window.__notReloaded = true")
     progress = page.locator("#active-run progress")

@@ -4,6 +4,7 @@ database has the demonstration and the choice."""
 import pytest
 
 from labeling.models import Choice, Completion, Demonstration
+from tests.e2e.browser import log_in
 from tests.factories import ProjectFactory, UserFactory, make_tasks
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -16,10 +17,7 @@ def test_annotator_writes_a_demonstration_from_the_picked_answer(live_server, br
     annotator = UserFactory(username="grace")
     project.annotators.add(annotator)
 
-    page.goto(f"{live_server.url}/p/demos/")
-    page.fill("input[name=username]", "grace")
-    page.fill("input[name=password]", "pw")
-    page.click("button[type=submit]")
+    log_in(page, f"{live_server.url}/p/demos/", "grace")
     form = page.locator("#labeler > form.task")
     form.wait_for()
     task_id = int(form.get_attribute("data-task"))

@@ -14,25 +14,15 @@ from labeling.services.demo import DEMO_PROMPTS
 from labeling.services.demonstration_imports import demonstrations_import
 from labeling.services.demonstrations import reference_policy_set
 from labeling.simulation import simulate
-from tests.e2e.test_loop import STARTER, Worker, purge_queues, wait_for
+from tests.e2e.test_loop import STARTER, wait_for, wait_for_loop_sampling, worker  # noqa: F401  (worker: a fixture)
 from tests.factories import StaffFactory, UserFactory
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(not (STARTER / "config.json").exists(), reason="training/starter is missing"),
 ]
 
 
-@pytest.fixture
-def sft_worker(tmp_path):
-    purge_queues()
-    w = Worker(tmp_path / "worker.log")
-    w.start()
-    yield w
-    w.kill()
-
-
-def test_demonstrations_to_sft_to_rho_to_the_loop(live_server, settings, tmp_path, sft_worker, client):
+def test_demonstrations_to_sft_to_rho_to_the_loop(live_server, settings, tmp_path, worker, client):
     settings.QUARTET_ARTIFACTS_DIR = tmp_path / "artifacts"
     project = Project.objects.create(
         name="From demonstrations", slug="demos-loop", policy_source=str(STARTER), loop_enabled=True,
@@ -51,14 +41,14 @@ def test_demonstrations_to_sft_to_rho_to_the_loop(live_server, settings, tmp_pat
 
     sft_run = run_services.run_start(project=project, kind="sft", trigger="test: SFT")
     wait_for(lambda: TrainingRun.objects.filter(pk=sft_run.pk, status="succeeded").exists(),
-             timeout=900, what="the SFT round", worker=sft_worker)
+             timeout=900, what="the SFT round", worker=worker)
     sft = PolicyVersion.objects.get(run=sft_run)
     assert sft.kind == "sft" and sft_run.demonstrations.count() == sft.metrics["n_train"] > 0
     reference_policy_set(project=project, version=sft)
 
     first = run_services.run_start(project=project, kind="sampling", trigger="test: first tasks")
     wait_for(lambda: TrainingRun.objects.filter(pk=first.pk, status="succeeded").exists(),
-             timeout=600, what="sampling from the SFT version", worker=sft_worker)
+             timeout=600, what="sampling from the SFT version", worker=worker)
     assert ComparisonTask.objects.filter(project=project, policy_version=sft, status="open").count() == 10
 
     user = UserFactory(username="sim-demo")
@@ -68,11 +58,7 @@ def test_demonstrations_to_sft_to_rho_to_the_loop(live_server, settings, tmp_pat
     result = simulate(base_url=live_server.url, slug="demos-loop", accounts=[(user.username, "pw")],
                       oracle=get_oracle("length"), labels=8)
     assert result.errors == [] and result.labels == 8
-    sampled = wait_for(
-        lambda: TrainingRun.objects.filter(project=project, kind="sampling", status="succeeded",
-                                           trigger__startswith="loop:").first(),
-        timeout=1200, what="reward → policy → sampling on the worker", worker=sft_worker,
-    )
+    sampled = wait_for_loop_sampling(project, timeout=1200, worker=worker)
     project.refresh_from_db()
     tuned = project.current_policy
     assert tuned.parent == sft and tuned.kind == "policy"

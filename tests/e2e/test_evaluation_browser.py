@@ -10,6 +10,7 @@ import pytest
 from labeling.models import ComparisonTask, PolicyVersion, Project, RewardModelVersion, TrainingRun
 from labeling.services import NewTask, assignments_pending_for_annotator, comparison_record, prompts_import
 from labeling.services import evaluation as evaluation_services
+from tests.e2e.browser import log_in
 from tests.factories import StaffFactory, UserFactory
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -63,10 +64,7 @@ def test_dashboard_charts_evaluations_and_warns_of_reward_hacking(live_server, b
 
     StaffFactory(username="boss")
     page = browser_page
-    page.goto(f"{live_server.url}/login/")
-    page.fill("input[name=username]", "boss")
-    page.fill("input[name=password]", "pw")
-    page.click("button[type=submit]")
+    log_in(page, f"{live_server.url}/login/", "boss")
     page.goto(f"{live_server.url}/p/evaluated/training/")
     page.wait_for_function("() => window.Chart && Chart.getChart('chart-evaluation')")
     chart = "Chart.getChart('chart-evaluation').data"

@@ -14,6 +14,7 @@ from labeling import hotpath
 from labeling.models import Choice, Completion
 from labeling.services import comparisons_import
 from labeling.services.demo import DEMO_COMPARISONS
+from tests.e2e.browser import log_in
 from tests.factories import ProjectFactory, UserFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -24,10 +25,7 @@ def open_labeling(page, live_server):
     comparisons_import(project=project, source=DEMO_COMPARISONS)
     annotator = UserFactory(username="grace")
     project.annotators.add(annotator)
-    page.goto(f"{live_server.url}/login/")
-    page.fill("input[name=username]", "grace")
-    page.fill("input[name=password]", "pw")
-    page.click("button[type=submit]")
+    log_in(page, f"{live_server.url}/login/", "grace")
     page.goto(f"{live_server.url}/p/failing/")
     page.locator("#labeler > form.task").wait_for()
     return annotator

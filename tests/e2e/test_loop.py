@@ -33,7 +33,6 @@ STARTER = ROOT / "training" / "starter"
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(not (STARTER / "config.json").exists(), reason="training/starter is missing"),
 ]
 
 
@@ -128,6 +127,16 @@ def wait_for(predicate, *, timeout, what, worker):
     pytest.fail(f"timed out waiting for {what}; failed runs: {list(failed)}\nworker log:\n{worker.tail()}")
 
 
+def wait_for_loop_sampling(project, *, timeout, worker):
+    """The loop's sampling round, once the reward, policy and sampling rounds the choices
+    triggered have run on the worker."""
+    return wait_for(
+        lambda: TrainingRun.objects.filter(project=project, kind="sampling", status="succeeded",
+                                           trigger__startswith="loop:").first(),
+        timeout=timeout, what="reward → policy → sampling on the worker", worker=worker,
+    )
+
+
 def test_choices_become_a_new_policy_whose_tasks_are_labeled(live_server, loop_project, worker):
     first = run_services.run_start(project=loop_project, kind="sampling", trigger="test: first tasks")
     wait_for(lambda: TrainingRun.objects.filter(pk=first.pk, status="succeeded").exists(),
@@ -154,11 +163,7 @@ def test_choices_become_a_new_policy_whose_tasks_are_labeled(live_server, loop_p
         timeout=30, what="the automatic reward round", worker=worker,
     )
     assert reward_run.trigger.startswith("loop:") and reward_run.continue_loop
-    sampled = wait_for(
-        lambda: TrainingRun.objects.filter(project=loop_project, kind="sampling", status="succeeded",
-                                           trigger__startswith="loop:").first(),
-        timeout=900, what="reward → policy → sampling on the worker", worker=worker,
-    )
+    sampled = wait_for_loop_sampling(loop_project, timeout=900, worker=worker)
     loop_project.refresh_from_db()
     v1 = loop_project.current_policy
     assert v1.number == 1 and v1.parent.number == 0

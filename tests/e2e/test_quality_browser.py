@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 
 from labeling.models import Project, RewardModelVersion
+from tests.e2e.browser import log_in
 from tests.factories import StaffFactory, UserFactory
 from tests.labeling.test_quality import always_first_displayed, label_all, make_length_tasks, oracle_chooser
 
@@ -33,10 +34,7 @@ def test_quality_page_shows_figures_and_charts(live_server, browser_page):
     StaffFactory(username="boss")
 
     page = browser_page
-    page.goto(f"{live_server.url}/login/")
-    page.fill("input[name=username]", "boss")
-    page.fill("input[name=password]", "pw")
-    page.click("button[type=submit]")
+    log_in(page, f"{live_server.url}/login/", "boss")
     page.goto(f"{live_server.url}/p/qdemo/quality/")
     page.wait_for_function(
         "() => window.Chart && ['chart-kappa', 'chart-reward-people', 'chart-position']"

@@ -98,19 +98,26 @@ def test_anchor_agreement_does_not_fall_when_the_policy_converges(project, setti
     assert low < 0.42 < high and 0.2 < ceiling < 0.7
 
 
-@pytest.mark.django_db
-def test_anchor_tasks_are_held_out_of_reward_training(project, settings):
-    settings.QUARTET_ANCHOR_TASKS = 5
-    project.policy_source = "/models/rho"
-    project.save()
+def _forty_tasks_ten_labeled_twice(project, seed: int) -> list:
+    """40 tasks from ρ, the first 10 labeled by two people and the rest by one (a length
+    oracle); returns the tasks in creation order."""
     rho = policy_initial(project=project)
-    rng = random.Random(1)
+    rng = random.Random(seed)
     tasks_create(project=project, tasks=[NewTask(f"p{i}", _diverse(rng, i)) for i in range(40)], policy_version=rho)
     tasks = list(ComparisonTask.objects.filter(project=project).order_by("pk"))
     people = [UserFactory() for _ in range(2)]
     oracle = get_oracle("length")
     _label(project, tasks[:10], people, oracle, rng)
     _label(project, tasks[10:], people[:1], oracle, rng)
+    return tasks
+
+
+@pytest.mark.django_db
+def test_anchor_tasks_are_held_out_of_reward_training(project, settings):
+    settings.QUARTET_ANCHOR_TASKS = 5
+    project.policy_source = "/models/rho"
+    project.save()
+    tasks = _forty_tasks_ten_labeled_twice(project, seed=1)
     anchor = anchor_set(project=project)
     assert anchor.task_ids == [t.pk for t in tasks[:5]]  # first five to get a second label
     data = reward_training_data(project=project, upto_choice_id=None, exclude_task_ids=anchor.task_ids)
@@ -136,14 +143,8 @@ def test_a_reward_round_holds_out_the_anchor_set_and_stores_its_agreement(projec
     project.policy_source = "/models/rho"
     project.reward_config = {"norm_prompts": ["p"]}
     project.save()
-    rho = policy_initial(project=project)
-    rng = random.Random(2)
-    tasks_create(project=project, tasks=[NewTask(f"p{i}", _diverse(rng, i)) for i in range(40)], policy_version=rho)
-    tasks = list(ComparisonTask.objects.filter(project=project).order_by("pk"))
-    people = [UserFactory() for _ in range(2)]
-    oracle = get_oracle("length")
-    _label(project, tasks[:10], people, oracle, rng)
-    _label(project, tasks[10:], people[:1], oracle, rng)
+    _forty_tasks_ten_labeled_twice(project, seed=2)
+    oracle = get_oracle("length")  # the labelers' oracle: a reward model that agrees with it perfectly
     trained_on = []
 
     def fake_train(choices, *, out_dir, **_):

@@ -2,10 +2,8 @@
 and text projects' exports byte for byte as before."""
 
 import json
-import shutil
 from datetime import datetime
 from datetime import timezone as dt_timezone
-from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
@@ -15,8 +13,8 @@ from labeling.services import NewTask, tasks_create
 from labeling.services.exports import chat_schemas, preferences_export, schemas
 from tests.factories import ProjectFactory, UserFactory, make_tasks
 from tests.labeling.test_exports import label, read_jsonl
+from tests.trl_support import starter_with_chat_template, trl_reward_trainer
 
-STARTER = Path(__file__).resolve().parents[2] / "training" / "starter"
 SYSTEM = {"role": "system", "content": "Answer in one line."}
 CHAT_TEMPLATE = (
     "{% for m in messages %}<|{{ m['role'] }}|>\n{{ m['content'] }}{{ eos_token }}\n{% endfor %}"
@@ -104,14 +102,7 @@ def test_text_exports_are_byte_for_byte_as_before(project, annotator, tmp_path):
 @pytest.fixture
 def chat_model(tmp_path):
     """The text starter with a chat template: a tiny chat model built in the test."""
-    if not (STARTER / "model.safetensors").is_file():
-        pytest.skip("training/starter is missing")
-    folder = tmp_path / "chat-model"
-    shutil.copytree(STARTER, folder)
-    config = json.loads((folder / "tokenizer_config.json").read_text())
-    config["chat_template"] = CHAT_TEMPLATE
-    (folder / "tokenizer_config.json").write_text(json.dumps(config))
-    return folder
+    return starter_with_chat_template(tmp_path / "chat-model", CHAT_TEMPLATE)
 
 
 @pytest.fixture
@@ -125,18 +116,9 @@ def chat_pairs(chat_labeled, tmp_path, monkeypatch):
 
 def test_conversational_pairwise_export_trains_trls_reward_trainer(chat_model, chat_pairs, tmp_path):
     import torch
-    from transformers import AutoTokenizer, GPT2ForSequenceClassification
-    from trl import RewardConfig, RewardTrainer
 
-    torch.manual_seed(0)
-    tok = AutoTokenizer.from_pretrained(chat_model)
+    trainer, tok = trl_reward_trainer(chat_model, chat_pairs, tmp_path / "rm", max_steps=2, batch_size=4, max_length=96)
     assert tok.chat_template == CHAT_TEMPLATE
-    model = GPT2ForSequenceClassification.from_pretrained(chat_model, num_labels=1)
-    model.config.pad_token_id = tok.pad_token_id
-    args = RewardConfig(output_dir=str(tmp_path / "rm"), max_steps=2, per_device_train_batch_size=4,
-                        learning_rate=1e-4, logging_steps=1, save_strategy="no", report_to=[],
-                        use_cpu=True, max_length=96, seed=0, dataloader_num_workers=0)
-    trainer = RewardTrainer(model=model, args=args, train_dataset=chat_pairs, processing_class=tok)
     # TRL applied the chat template: the tokenized chosen sequence is the templated conversation.
     templated = tok.apply_chat_template(chat_pairs[0]["prompt"] + chat_pairs[0]["chosen"], tokenize=False)
     assert tok.decode(trainer.train_dataset[0]["chosen_ids"]) == templated

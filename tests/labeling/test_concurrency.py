@@ -26,18 +26,16 @@ def drain(project, users):
     def annotate(user):
         try:
             start.wait()
-            empty = 0
             while True:
                 pending = assignments_pending_for_annotator(project=project, annotator=user)
                 if not pending:
-                    # The last tasks may be locked for a moment by others' hand-outs (SKIP
-                    # LOCKED passes over them): look again, as the page's polling does.
-                    empty += 1
-                    if empty > 5:
+                    # Done when no open task is left that this annotator has not judged; until
+                    # then the rest are locked for a moment by others' hand-outs (SKIP LOCKED
+                    # passes over them) or leased to others: look again, as the page's polling does.
+                    if not project.tasks.filter(status="open").exclude(choices__annotator=user).exists():
                         return
                     time.sleep(0.05)
                     continue
-                empty = 0
                 comparison_record(
                     project=project, annotator=user, assignment_id=pending[0].pk,
                     kind="best", position=user.pk % 4, decision_ms=1,

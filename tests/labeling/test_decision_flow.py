@@ -1,6 +1,5 @@
 """One request per decision, and a busy database answered with 503 + Retry-After."""
 
-import re
 import sqlite3
 
 import pytest
@@ -8,6 +7,7 @@ from django.db import OperationalError, connection
 from django.urls import reverse
 
 from labeling import hotpath
+from labeling.annotator_client import assignment_ids
 from labeling.middleware import database_busy
 from labeling.models import Choice
 from tests.api.conftest import token_client
@@ -17,7 +17,7 @@ HTMX = {"HTTP_HX_REQUEST": "true"}
 
 
 def assignments(response) -> list[int]:
-    return [int(a) for a in re.findall(r'name="assignment" value="(\d+)"', response.content.decode())]
+    return assignment_ids(response.content)
 
 
 def test_a_decision_answers_with_the_task_after_next(annotator_client, project):

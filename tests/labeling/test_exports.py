@@ -22,8 +22,8 @@ from labeling.services.exports import (
     preferences_export,
 )
 from tests.factories import UserFactory, make_tasks
+from tests.trl_support import STARTER, trl_reward_trainer
 
-STARTER = Path(__file__).resolve().parents[2] / "training" / "starter"
 
 
 def label(project, user, decisions):
@@ -159,8 +159,6 @@ def test_parquet_rows_reads_in_batches_and_refuses_other_files(tmp_path):
 @pytest.fixture
 def trained_on(project):
     """A labeled project whose annotator always picks the first, most enthusiastic completion."""
-    if not (STARTER / "model.safetensors").is_file():
-        pytest.skip("training/starter is missing")
     texts = [" great, I loved it!", " fine.", " dull and slow.", " not for me."]
     tasks_create(project=project, tasks=[NewTask(f"Review {i}: the movie was", texts) for i in range(12)])
     user = UserFactory()
@@ -172,20 +170,11 @@ def trained_on(project):
 def test_pairwise_export_trains_trls_reward_trainer(trained_on, tmp_path):
     import torch
     from datasets import load_dataset
-    from transformers import AutoTokenizer, GPT2ForSequenceClassification
-    from trl import RewardConfig, RewardTrainer
 
-    torch.manual_seed(0)
     export = preferences_export(project=trained_on, format="pairwise", out=tmp_path / "pairs.parquet")
     data = load_dataset("parquet", data_files=str(export.path), split="train",
                         cache_dir=str(tmp_path / "hf-cache"))
-    tok = AutoTokenizer.from_pretrained(STARTER)
-    model = GPT2ForSequenceClassification.from_pretrained(STARTER, num_labels=1)
-    model.config.pad_token_id = tok.pad_token_id
-    args = RewardConfig(output_dir=str(tmp_path / "rm"), max_steps=4, per_device_train_batch_size=6,
-                        learning_rate=1e-4, logging_steps=1, save_strategy="no", report_to=[],
-                        use_cpu=True, max_length=64, seed=0, dataloader_num_workers=0)
-    trainer = RewardTrainer(model=model, args=args, train_dataset=data, processing_class=tok)
+    trainer, _ = trl_reward_trainer(STARTER, data, tmp_path / "rm", max_steps=4, batch_size=6, max_length=64)
     trainer.train()
     losses = [log["loss"] for log in trainer.state.log_history if "loss" in log]
     assert trainer.state.global_step == 4 and len(losses) == 4

@@ -1,11 +1,10 @@
 """A decision costs one request and the same few queries however long the queue."""
 
-import re
-
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from labeling.annotator_client import Page
 from tests.factories import make_tasks
 
 HTMX = {"HTTP_HX_REQUEST": "true"}
@@ -16,13 +15,14 @@ HTMX = {"HTTP_HX_REQUEST": "true"}
 MAX_QUERIES = {"sqlite": 13, "postgresql": 14}
 
 
-class Page:
+class Labeler:
     """What label.js holds: the task shown and the one after it."""
 
     def __init__(self, client, project):
         self.client, self.project = client, project
-        page = client.get(reverse("labeling:label", args=[project.slug]), **HTMX).content.decode()
-        self.shown, self.held = (int(a) for a in re.findall(r'name="assignment" value="(\d+)"', page))
+        page = Page(client.get(reverse("labeling:label", args=[project.slug]), **HTMX).content)
+        self.shown, self.held = page.assignment, page.held
+        assert self.shown is not None and self.held is not None
 
     def decide(self) -> int:
         """Queries for one decision (whose answer carries the task after next)."""
@@ -32,16 +32,17 @@ class Page:
                 {"assignment": self.shown, "position": 0, "decision_ms": 100, "held": self.held},
                 **HTMX,
             )
-        body = response.content.decode()
-        assert response.status_code == 200 and body.lstrip().startswith(f'<div id="decided" data-current="{self.held}"')
-        [after_next] = (int(a) for a in re.findall(r'name="assignment" value="(\d+)"', body))
-        self.shown, self.held = self.held, after_next
+        assert response.status_code == 200
+        assert response.content.decode().lstrip().startswith(f'<div id="decided" data-current="{self.held}"')
+        page = Page(response.content)
+        assert page.assignment == self.held and page.held is not None
+        self.shown, self.held = page.assignment, page.held
         return len(save)
 
 
 def test_query_count_does_not_grow_with_the_queue(annotator_client, project):
     make_tasks(project, 10)
-    page = Page(annotator_client, project)
+    page = Labeler(annotator_client, project)
     small = [page.decide() for _ in range(3)][-1]
     make_tasks(project, 10_000 - 10, start=10, prefix="bulk")
     large = [page.decide() for _ in range(3)][-1]

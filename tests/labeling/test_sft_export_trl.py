@@ -1,9 +1,7 @@
 """The SFT exports are what TRL's SFTTrainer reads: each one trains it for a step."""
 
-import json
 import math
 import os
-import shutil
 from pathlib import Path
 
 import pytest
@@ -11,9 +9,9 @@ import pytest
 from labeling.models import Demonstration, Prompt
 from labeling.services.demonstrations import demonstration_hash
 from labeling.services.sft_exports import sft_export
+from tests.trl_support import starter_with_chat_template
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-STARTER = Path(__file__).resolve().parents[2] / "training" / "starter"
 # A minimal chat template for the text starter, so the conversational export can be tested
 # without the chat starter (the chat contract's suggestion).
 CHAT_TEMPLATE = (
@@ -26,14 +24,7 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def starter(tmp_path):
-    if not (STARTER / "model.safetensors").is_file():
-        pytest.skip("training/starter is missing")
-    folder = tmp_path / "starter"
-    shutil.copytree(STARTER, folder)
-    config = json.loads((folder / "tokenizer_config.json").read_text())
-    config["chat_template"] = CHAT_TEMPLATE
-    (folder / "tokenizer_config.json").write_text(json.dumps(config))
-    return str(folder)
+    return str(starter_with_chat_template(tmp_path / "starter", CHAT_TEMPLATE))
 
 
 def _load(out: Path, tmp_path: Path):

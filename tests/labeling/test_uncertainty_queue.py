@@ -14,7 +14,6 @@ from tests.e2e.loop_support import seed_choices
 from tests.factories import UserFactory
 
 STARTER = Path(__file__).resolve().parents[2] / "training" / "starter"
-pytestmark = pytest.mark.skipif(not (STARTER / "config.json").exists(), reason="training/starter is missing")
 
 
 @pytest.mark.django_db(transaction=True)

@@ -1,9 +1,8 @@
-import re
-
 import pytest
 from django.test import Client
 from django.urls import reverse
 
+from labeling.annotator_client import assignment_ids
 from labeling.models import Assignment, Choice
 from labeling.services import NewTask, tasks_create
 from tests.factories import make_tasks
@@ -20,7 +19,7 @@ def decide_url(project):
 
 
 def current_assignment(response):
-    return int(re.search(r'name="assignment" value="(\d+)"', response.content.decode()).group(1))
+    return assignment_ids(response.content)[0]
 
 
 @pytest.mark.parametrize("name", ["labeling:project_list", "labeling:label", "labeling:import"])

@@ -81,33 +81,15 @@ def test_policy_round_rejects_bad_inputs_and_writes_nothing(tmp_path, starter_pa
 
     (tmp_path / "work").mkdir()
     out = str(tmp_path / "work" / "pi")
-    with pytest.raises(ValueError):  # not a reward model folder
-        update_policy(
-            policy_path=starter_path,
-            reference_path=starter_path,
-            reward_path=starter_path,
-            prompts=["The value"] * 8,
-            out_dir=out,
-            cfg=PolicyConfig(),
-        )
-    with pytest.raises(ValueError):
-        update_policy(
-            policy_path=starter_path,
-            reference_path=starter_path,
-            reward_path=starter_path,
-            prompts=[],
-            out_dir=out,
-            cfg=PolicyConfig(),
-        )
-    with pytest.raises(ValueError):
-        update_policy(
-            policy_path=starter_path,
-            reference_path=starter_path,
-            reward_path=starter_path,
-            prompts=["x"] * 8,
-            out_dir=out,
-            cfg=PolicyConfig(batch_size=30),
-        )
+    cases = [
+        (["The value"] * 8, PolicyConfig()),  # the reward path is not a reward model folder
+        ([], PolicyConfig()),  # no prompts
+        (["x"] * 8, PolicyConfig(batch_size=30)),  # a batch the generations cannot divide
+    ]
+    for prompts, cfg in cases:
+        with pytest.raises(ValueError):
+            update_policy(policy_path=starter_path, reference_path=starter_path, reward_path=starter_path,
+                          prompts=prompts, out_dir=out, cfg=cfg)
     assert _leftovers(tmp_path / "work") == []
 
 

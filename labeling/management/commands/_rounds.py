@@ -2,11 +2,11 @@
 process (no worker needed) with a progress bar, recording them as TrainingRuns like the worker."""
 
 from django.core.management.base import BaseCommand, CommandError
-from tqdm import tqdm
 
 from labeling.management.commands._project import project_by_slug
 from labeling.models import TrainingRun
 from labeling.services import runs as run_services
+from training.progress import TqdmProgress
 
 
 class RoundCommand(BaseCommand):
@@ -35,17 +35,8 @@ class RoundCommand(BaseCommand):
                 )
             except (run_services.RunConflict, run_services.RunNotPossible) as exc:
                 raise CommandError(str(exc)) from None
-            bar = tqdm(desc=f"{run.get_kind_display()} #{run.pk}", unit="step")
-
-            def echo(step, total, metrics, bar=bar):
-                bar.total = total
-                bar.update(step - bar.n)
-                shown = {k: f"{v:.3g}" for k, v in metrics.items() if isinstance(v, float)}
-                if shown:
-                    bar.set_postfix(shown)
-
-            status = run_execute(run_id=run.pk, echo=echo)
-            bar.close()
+            with TqdmProgress(f"{run.get_kind_display()} #{run.pk}", unit="step") as echo:
+                status = run_execute(run_id=run.pk, echo=echo)
             run.refresh_from_db()
             if status != TrainingRun.Status.SUCCEEDED:
                 raise CommandError(f"{run} {status}: {run.error}")

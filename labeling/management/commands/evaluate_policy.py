@@ -3,13 +3,13 @@ evaluation prompts. Runs the sampling here with a progress bar (or sends it to t
 --enqueue), then prints every evaluation round's figures so far."""
 
 from django.core.management.base import BaseCommand, CommandError
-from tqdm import tqdm
 
 from labeling.management.commands._project import project_by_slug
 from labeling.models import TrainingRun
 from labeling.selectors.evaluation import evaluation_results
 from labeling.services import evaluation as evaluation_services
 from labeling.services.runs import RunConflict, RunNotPossible
+from training.progress import TqdmProgress
 
 
 def _pct(value) -> str:
@@ -57,15 +57,9 @@ class Command(BaseCommand):
             return
         from labeling.services.execution import run_execute  # imports torch: worker side only
 
-        bar = tqdm(desc=f"Evaluation #{evaluation.run_id}: v{evaluation.candidate.number} vs "
-                        f"v{evaluation.baseline.number}", unit="prompt")
-
-        def echo(step, total, metrics):
-            bar.total = total
-            bar.update(step - bar.n)
-
-        status = run_execute(run_id=evaluation.run_id, echo=echo)
-        bar.close()
+        desc = f"Evaluation #{evaluation.run_id}: v{evaluation.candidate.number} vs v{evaluation.baseline.number}"
+        with TqdmProgress(desc, unit="prompt") as echo:
+            status = run_execute(run_id=evaluation.run_id, echo=echo)
         run = TrainingRun.objects.get(pk=evaluation.run_id)
         if status != TrainingRun.Status.SUCCEEDED:
             raise CommandError(f"{run} {status}: {run.error}")
