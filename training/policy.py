@@ -12,7 +12,6 @@ import logging
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import torch
 from transformers import TrainerCallback
@@ -28,13 +27,13 @@ from training.models import (
     pick_device,
     pick_dtype,
 )
+from training.progress import Progress
 from training.reward import load_reward_scorer
 from training.reward_trainer import is_main_rank, world_size
 from training.sampling import needs_bos, prompt_text, truncate_at_stop
 from training.templates import end_of_turn_ids, prompts_kind, require_chat_template
 
 META_FILE = "quartet_policy.json"
-Progress = Callable[[int, int, dict], None]
 log = logging.getLogger(__name__)
 
 

@@ -16,7 +16,6 @@ import random
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import torch
 from transformers import TrainerCallback
@@ -26,11 +25,11 @@ from training.artifacts import atomic_output_dir
 from training.config import SupervisedConfig
 from training.data import Demonstration
 from training.models import load_policy, load_tokenizer, pick_device, pick_dtype
+from training.progress import Progress
 from training.sampling import prompt_text
 from training.templates import end_of_turn_ids, prompts_kind, require_chat_template
 
 META_FILE = "quartet_sft.json"
-Progress = Callable[[int, int, dict], None]
 
 
 @dataclass
