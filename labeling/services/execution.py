@@ -28,7 +28,7 @@ from labeling.services.runs import policy_current, policy_reference, run_chain_n
 from labeling.stats import entropy
 # Torch-free parts of training/ (settings, launching, the artifact store); the rounds
 # themselves load torch only inside training.launch when they run.
-from training.config import LaunchConfig, PolicyConfig, RewardConfig, SampleConfig, SupervisedConfig
+from training.config import ROUND_SETTINGS, LaunchConfig, SampleConfig, SettingsError, validate_round_settings
 from training.launch import policy_round, reward_round, sampling_round, supervised_round
 from training.storage import ArtifactStore
 
@@ -103,15 +103,17 @@ class RunReporter:
         TrainingRun.objects.filter(pk=self.run_id).update(**update)
 
 
-def _config(cls, overrides: dict):
-    known = {f.name for f in fields(cls)}
-    unknown = set(overrides) - known
-    if unknown:
-        raise ValueError(f"unknown {cls.__name__} settings: {', '.join(sorted(unknown))}")
-    if isinstance(overrides.get("sample"), dict):  # RewardConfig.sample is itself a SampleConfig
-
-        overrides = {**overrides, "sample": _config(SampleConfig, overrides["sample"])}
-    return cls(**overrides)
+def _config(kind: str, overrides: dict):
+    """The round's settings as training/'s dataclass, checked by the same rule as the admin form
+    and run_start (training.config.validate_round_settings): a misspelling or a wrong type fails
+    the round here, with the setting named, before any model is loaded."""
+    try:
+        checked = validate_round_settings(kind, overrides)
+    except SettingsError as exc:
+        raise ValueError(f"invalid {kind} round settings: {exc}") from None
+    if isinstance(checked.get("sample"), dict):  # RewardConfig.sample is itself a SampleConfig
+        checked["sample"] = SampleConfig(**checked["sample"])
+    return ROUND_SETTINGS[kind](**checked)
 
 
 def _artifact_dir(project: Project, kind: str, run_id: int) -> str:
@@ -162,7 +164,7 @@ def _reward_round(run: TrainingRun, reporter: RunReporter) -> None:
         f"training on {len(data.choices)} choices from rho {rho.artifact_path}; "
         f"{len(anchor.tasks)} anchor tasks held out"
     )
-    cfg = _config(RewardConfig, run.config)
+    cfg = _config("reward", run.config)
     if cfg.norm_prompts is None:
         cfg.norm_prompts = selectors.prompts_for_policy_round(project=project, limit=cfg.n_norm_samples)
     result = reward_round(
@@ -213,7 +215,7 @@ def _policy_round(run: TrainingRun, reporter: RunReporter) -> None:
     base, reward = run.base_policy, run.base_reward_model
     prompts = selectors.prompts_for_policy_round(project=project)
     cfg = policy_config_from_parent(
-        _config(PolicyConfig, {"generation_backend": settings.QUARTET_GENERATION_BACKEND, **run.config}),
+        _config("policy", {"generation_backend": settings.QUARTET_GENERATION_BACKEND, **run.config}),
         parent=base,
     )
     reporter.note(
@@ -265,7 +267,7 @@ def policy_config_from_parent(cfg, *, parent: PolicyVersion):
 def _sampling_round(run: TrainingRun, reporter: RunReporter) -> None:
     project = run.project
     policy = policy_current(project=project)
-    cfg = _config(SampleConfig, run.config)
+    cfg = _config("sampling", run.config)
     prompts = selectors.prompts_for_sampling(
         project=project, policy_version_id=policy.pk, count=project.loop_sample_prompts, seed=run.pk
     )
@@ -302,7 +304,7 @@ def _sampling_round(run: TrainingRun, reporter: RunReporter) -> None:
 def _sft_round(run: TrainingRun, reporter: RunReporter) -> None:
     project = run.project
     base = run.base_policy
-    cfg = _config(SupervisedConfig, run.config)
+    cfg = _config("sft", run.config)
     data = sft_training_data(project=project, heldout_fraction=cfg.heldout_fraction)
     if not data.train:
         raise ValueError(f"Project {project.slug!r} has no demonstrations to train on.")
@@ -345,7 +347,7 @@ def _sft_round(run: TrainingRun, reporter: RunReporter) -> None:
 def _evaluation_round(run: TrainingRun, reporter: RunReporter) -> None:
     evaluation = run.evaluation
     draw = evaluation_sample(
-        evaluation=evaluation, cfg=_config(SampleConfig, run.config), seed=run.pk,
+        evaluation=evaluation, cfg=_config("evaluation", run.config), seed=run.pk,
         progress=reporter, note=reporter.note, fetch=_store().fetch,
     )
     with transaction.atomic():
