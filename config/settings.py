@@ -99,6 +99,13 @@ else:
     DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
         "options", f"-c lock_timeout={env.int('QUARTET_DB_LOCK_TIMEOUT_MS', default=20_000)}"
     )
+    # The queue's statements (labeling/queue_sql.py) are prepared on the server after this many
+    # executions on a connection, so a decision's dozen statements are not parsed and planned
+    # anew each time; the ORM's statements are never prepared. 0 turns it off (for a pooler in
+    # transaction mode that cannot keep prepared statements).
+    DATABASES["default"]["OPTIONS"].setdefault(
+        "prepare_threshold", env.int("QUARTET_DB_PREPARE_THRESHOLD", default=5) or None
+    )
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

@@ -58,8 +58,20 @@ def _json(value):
     return json.loads(value) if isinstance(value, str) else value
 
 
+def _cursor():
+    """Django's cursor; on PostgreSQL with ``prepare_threshold`` set (settings), one that binds
+    parameters on the server, so psycopg prepares each of these statements (the same dozen on
+    every decision) once per connection instead of the server parsing and planning it on every
+    decision. The ORM keeps Django's client-side binding. Queries are logged, wrapped and
+    counted as through ``connection.cursor()``."""
+    if connection.vendor != "postgresql" or not connection.settings_dict["OPTIONS"].get("prepare_threshold"):
+        return connection.cursor()
+    connection.ensure_connection()
+    return connection._prepare_cursor(connection.Database.Cursor(connection.connection))
+
+
 def _rows(sql: str, params: list) -> list[tuple]:
-    with connection.cursor() as cursor:
+    with _cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.fetchall()
 
@@ -247,7 +259,7 @@ def choice_insert(*, task_id: int, annotator_id: int, project_id: int, kind: str
 
 def task_complete_if_full(*, task_id: int) -> None:
     """Mark a non-gold task complete once it has as many decisions as it wants."""
-    with connection.cursor() as cursor:
+    with _cursor() as cursor:
         cursor.execute(
             f"""UPDATE {TASKS} SET status = %s
                 WHERE id = %s AND status = %s AND is_gold = %s
