@@ -79,6 +79,12 @@ TEMPLATES = [
 DATABASES = {
     "default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'quartet.sqlite3'}"),
 }
+# Persistent connections, one per web thread, on both databases: opening one per request cost a
+# connect, the connection's setup (PRAGMAs, file mode; a time zone query on PostgreSQL) and on
+# SQLite a WAL checkpoint when the last connection closed, on every decision. Health checks
+# (a no-op on SQLite) replace a connection the database dropped before a request uses it.
+DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
+DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # IMMEDIATE transactions serialize writers up front, so the task hand-out never hits
     # "database is locked" half-way through; WAL lets readers go on while one writes.
@@ -88,12 +94,17 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
 else:
-    DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
-    DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
     # Waiting on a row lock ends like SQLite's busy timeout, as an error the web answers with
     # 503 + Retry-After, instead of holding a web thread for as long as the lock lasts.
     DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
         "options", f"-c lock_timeout={env.int('QUARTET_DB_LOCK_TIMEOUT_MS', default=20_000)}"
+    )
+    # The queue's statements (labeling/queue_sql.py) are prepared on the server after this many
+    # executions on a connection, so a decision's dozen statements are not parsed and planned
+    # anew each time; the ORM's statements are never prepared. 0 turns it off (for a pooler in
+    # transaction mode that cannot keep prepared statements).
+    DATABASES["default"]["OPTIONS"].setdefault(
+        "prepare_threshold", env.int("QUARTET_DB_PREPARE_THRESHOLD", default=5) or None
     )
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

@@ -53,7 +53,7 @@ class ComparisonTask(models.Model):
                 name="task_gold_has_answer",
             )
         ]
-        # Both indexes end in the exact ORDER BY of the hand-out (labeling/hotpath.py), so
+        # Both indexes end in the exact ORDER BY of the hand-out (labeling/queue_sql.py), so
         # PostgreSQL walks the index and stops at LIMIT instead of sorting every open task.
         indexes = [
             models.Index(

@@ -7,7 +7,7 @@ from datetime import datetime, time
 from django.db.models import Count, Max, Q, QuerySet
 from django.utils import timezone
 
-from labeling import hotpath
+from labeling import queue_sql
 from labeling.models import (
     Assignment,
     Choice,
@@ -72,13 +72,13 @@ def projects_for_user(user) -> QuerySet[Project]:
 def project_for_labeling(*, user, slug: str) -> Project | None:
     """The project if the user may label it, else None. ``annotator_paused`` tells whether
     staff paused this user here (read in the same query, as every labeling request needs it)."""
-    return hotpath.project_for_labeling(slug=slug, user_id=user.pk, is_staff=user.is_staff)
+    return queue_sql.project_for_labeling(slug=slug, user_id=user.pk, is_staff=user.is_staff)
 
 
 def task_views(assignments: list[Assignment]) -> list[TaskView]:
     if not assignments:
         return []
-    texts = hotpath.task_texts(task_ids=[a.task_id for a in assignments])
+    texts = queue_sql.task_texts(task_ids=[a.task_id for a in assignments])
     views = []
     for a in assignments:
         prompt, messages, messages_html, completions = texts[a.task_id]
@@ -102,7 +102,7 @@ def task_views(assignments: list[Assignment]) -> list[TaskView]:
 def progress_for_annotator(*, project: Project, annotator) -> tuple[Progress, bool]:
     """Progress figures, and whether the annotator's last decision can still be undone."""
     start_of_day = timezone.make_aware(datetime.combine(timezone.localdate(), time.min))
-    total, today, left, undoable = hotpath.progress(
+    total, today, left, undoable = queue_sql.progress(
         project_id=project.pk, annotator_id=annotator.pk, start_of_day=start_of_day, now=timezone.now()
     )
     return Progress(done_today=today, done_total=total, tasks_left=left), undoable

@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.db import connection, transaction
-from django.db.models import Exists, OuterRef, Subquery
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
-from labeling import hotpath
+from labeling import queue_sql
 from labeling.selectors.quality import gold_accuracy
 from labeling.models import (
     COMPLETIONS_PER_TASK,
@@ -78,7 +78,7 @@ def _lease_open(*, project: Project, annotator, now, leased: list[Assignment], u
         wanted = upto - len(leased)
         if wanted <= 0:
             break
-        rows = hotpath.candidates(
+        rows = queue_sql.candidates(
             project_id=project.pk, annotator_id=annotator.pk, now=now, limit=wanted,
             uncertainty_first=project.queue_order == Project.QueueOrder.UNCERTAINTY,
             evaluation=evaluation,
@@ -90,7 +90,7 @@ def _lease_open(*, project: Project, annotator, now, leased: list[Assignment], u
             # Fresh count after the lock: another transaction may have committed a lease for
             # one of these rows after our candidate query's snapshot. (SQLite's IMMEDIATE
             # transaction serializes hand-outs, so its candidate count is already current.)
-            live = hotpath.live_counts(task_ids=free, now=now)
+            live = queue_sql.live_counts(task_ids=free, now=now)
             free = [pk for pk, want in rows if live.get(pk, 0) < want]
         offset = len(leased)
         leased.extend(
@@ -111,10 +111,12 @@ def _lease_new(*, project: Project, annotator, now, count: int) -> list[Assignme
     leased = _lease_gold(project=project, annotator=annotator, now=now, count=count) if project.gold_rate else []
     rate = project.evaluation_rate
     if rate:
-        # Read with the project on the hot path (hotpath.project_for_labeling); other callers ask.
+        # Read with the project on the hot path (queue_sql.project_for_labeling); other callers ask.
         open_ = getattr(project, "evaluation_open", None)
         if open_ is None:
-            open_ = ComparisonTask.objects.filter(project=project, status="open", is_evaluation=True).exists()
+            open_ = ComparisonTask.objects.filter(
+                project=project, status=ComparisonTask.Status.OPEN, is_evaluation=True
+            ).exists()
         rate = rate if open_ else 0
     if rate:
         wanted = sum(random.random() * 100 < rate for _ in range(count - len(leased)))
@@ -133,7 +135,7 @@ def _renew_or_drop_expired(*, project: Project, expired: list[Assignment], now) 
     for assignment in expired:
         task = ComparisonTask.objects.select_for_update().get(pk=assignment.task_id)
         # This lease has expired, so the live count is everyone else's.
-        others = hotpath.live_counts(task_ids=[task.pk], now=now).get(task.pk, 0)
+        others = queue_sql.live_counts(task_ids=[task.pk], now=now).get(task.pk, 0)
         if task.status == ComparisonTask.Status.OPEN and others < task.annotations_wanted:
             assignment.expires_at = now + timedelta(seconds=project.lease_seconds)
             assignment.save(update_fields=["expires_at"])
@@ -167,7 +169,7 @@ def pending_in_transaction(*, project: Project, annotator, now) -> list[Assignme
     """assignments_pending_for_annotator's work, for a caller that holds the transaction (and has
     checked the annotator is not paused)."""
     pending, expired_ids = [], []
-    for pk, task_id, order, live, _prompt in hotpath.pending(
+    for pk, task_id, order, live, _prompt in queue_sql.pending(
         project_id=project.pk, annotator_id=annotator.pk, now=now
     ):
         if live:
@@ -231,7 +233,7 @@ def record_in_transaction(*, project: Project, annotator, assignment_id: int, ki
         raise LabelingError("You are paused on this project; staff will let you know when you can go on.")
     now = timezone.now()
     new_state = Assignment.State.SKIPPED if kind == Choice.Kind.SKIP else Assignment.State.DONE
-    row = hotpath.assignment_decide(
+    row = queue_sql.assignment_decide(
         assignment_id=assignment_id, annotator_id=annotator.pk, project_id=project.pk, state=new_state
     )
     if row is None:
@@ -245,13 +247,13 @@ def record_in_transaction(*, project: Project, annotator, assignment_id: int, ki
     comment = comment.strip()[:2000]
     # The assignment was still 'leased' until the statement above, so no choice exists yet;
     # the unique constraint on (task, annotator) stays as the guarantee if that ever fails.
-    choice_id, completion_id = hotpath.choice_insert(
+    choice_id, completion_id = queue_sql.choice_insert(
         task_id=task_id, annotator_id=annotator.pk, project_id=project.pk, kind=kind,
         position=position if kind == Choice.Kind.BEST else None, display_order=display_order,
         decision_ms=decision_ms, comment=comment, created_at=now,
     )
     if new_state == Assignment.State.DONE and not is_gold:
-        hotpath.task_complete_if_full(task_id=task_id)
+        queue_sql.task_complete_if_full(task_id=task_id)
     if is_gold and project.gold_auto_pause:
         _pause_if_below_gold_threshold(project=project, annotator=annotator)
     if project.policy_source and (project.loop_enabled or project.queue_low_water):
@@ -266,7 +268,7 @@ def record_in_transaction(*, project: Project, annotator, assignment_id: int, ki
 def _decision_repeated(*, project: Project, annotator, assignment_id: int, kind: str, position) -> Choice:
     """The assignment is not leased: the same decision sent again (a retry after a lost answer)
     is acknowledged with the stored choice; anything else is refused."""
-    row = hotpath.assignment_decided(assignment_id=assignment_id, annotator_id=annotator.pk, project_id=project.pk)
+    row = queue_sql.assignment_decided(assignment_id=assignment_id, annotator_id=annotator.pk, project_id=project.pk)
     if row is None:
         raise LabelingError("This task is not assigned to you.")
     state, choice_id, stored_kind, stored_position = row
@@ -302,19 +304,10 @@ def _loop_trigger_quietly(project_id: int) -> None:
 
 
 def choice_last_undoable(*, project: Project, annotator) -> Choice | None:
-    """The annotator's latest decision in the project, if its lease still runs."""
-    lease_ends = Assignment.objects.filter(
-        task_id=OuterRef("task_id"), annotator_id=OuterRef("annotator_id")
-    ).values("expires_at")[:1]
-    choice = (
-        Choice.objects.filter(project=project, annotator=annotator)
-        .annotate(lease_ends=Subquery(lease_ends))
-        .order_by("-created_at", "-id")
-        .first()
-    )
-    if choice is None or choice.lease_ends is None or choice.lease_ends <= timezone.now():
-        return None
-    return choice
+    """The annotator's latest decision in the project, if its lease still runs (the rule lives in
+    queue_sql.choice_last_undoable, which the page's "Undo" link also follows)."""
+    choice_id = queue_sql.choice_last_undoable(project_id=project.pk, annotator_id=annotator.pk, now=timezone.now())
+    return None if choice_id is None else Choice.objects.get(pk=choice_id)
 
 
 @dataclass(frozen=True)

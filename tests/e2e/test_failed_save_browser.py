@@ -10,7 +10,7 @@ import threading
 import pytest
 from django.db import OperationalError
 
-from labeling import hotpath
+from labeling import queue_sql
 from labeling.models import Choice, Completion
 from labeling.services import comparisons_import
 from labeling.services.demo import DEMO_COMPARISONS
@@ -43,14 +43,14 @@ def test_a_save_that_fails_is_named_and_its_retry_stores_it_once(live_server, br
     page = browser_page
     annotator = open_labeling(page, live_server)
     locked = threading.Event()
-    decide = hotpath.assignment_decide
+    decide = queue_sql.assignment_decide
 
     def decide_unless_locked(**kwargs):
         if locked.is_set():
             raise OperationalError("database is locked")
         return decide(**kwargs)
 
-    monkeypatch.setattr(hotpath, "assignment_decide", decide_unless_locked)
+    monkeypatch.setattr(queue_sql, "assignment_decide", decide_unless_locked)
     task_id, position = shown(page)
     locked.set()
     page.keyboard.press("2")
@@ -78,7 +78,7 @@ def test_a_save_that_fails_is_named_and_its_retry_stores_it_once(live_server, br
 def test_a_retry_of_a_save_that_was_stored_reports_success(live_server, browser_page, monkeypatch):
     page = browser_page
     annotator = open_labeling(page, live_server)
-    texts = hotpath.task_texts
+    texts = queue_sql.task_texts
     answers_lost = []
 
     def texts_then_lose_the_answer_once(**kwargs):
@@ -88,7 +88,7 @@ def test_a_retry_of_a_save_that_was_stored_reports_success(live_server, browser_
             raise OperationalError("database is locked")
         return texts(**kwargs)
 
-    monkeypatch.setattr(hotpath, "task_texts", texts_then_lose_the_answer_once)
+    monkeypatch.setattr(queue_sql, "task_texts", texts_then_lose_the_answer_once)
     task_id, position = shown(page)
     page.keyboard.press("2")
     page.locator("#progress").get_by_text("1 today").wait_for()

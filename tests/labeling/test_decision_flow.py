@@ -6,7 +6,7 @@ import pytest
 from django.db import OperationalError, connection
 from django.urls import reverse
 
-from labeling import hotpath
+from labeling import queue_sql
 from labeling.annotator_client import assignment_ids
 from labeling.middleware import database_busy
 from labeling.models import Choice
@@ -54,7 +54,7 @@ def locked(*args, **kwargs):
 def test_a_busy_database_answers_503_with_retry_after_on_the_page(annotator_client, project, monkeypatch):
     make_tasks(project, 2)
     shown, _ = assignments(annotator_client.get(reverse("labeling:label", args=[project.slug])))
-    monkeypatch.setattr(hotpath, "assignment_decide", locked)
+    monkeypatch.setattr(queue_sql, "assignment_decide", locked)
     decide = reverse("labeling:decide", args=[project.slug])
     partial = annotator_client.post(decide, {"assignment": shown, "position": 0}, **HTMX)
     assert partial.status_code == 503 and partial["Retry-After"] == "2"
@@ -69,7 +69,7 @@ def test_a_busy_database_answers_503_json_on_the_api(annotator, project, monkeyp
     api = token_client(annotator)
     base = f"/api/projects/{project.slug}/tasks/"
     current = api.get(base + "next/").json()["current"]["assignment_id"]
-    monkeypatch.setattr(hotpath, "assignment_decide", locked)
+    monkeypatch.setattr(queue_sql, "assignment_decide", locked)
     answer = api.post(base + "submit/", {"assignment_id": current, "position": 0}, format="json")
     assert answer.status_code == 503 and answer["Retry-After"] == "2"
     assert answer["Content-Type"] == "application/json" and answer.json()["retry_after"] == 2

@@ -1,5 +1,6 @@
 """A decision costs one request and the same few queries however long the queue."""
 
+import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
@@ -48,3 +49,20 @@ def test_query_count_does_not_grow_with_the_queue(annotator_client, project):
     large = [page.decide() for _ in range(3)][-1]
     assert small == large, f"queries with 10 tasks {small}, with 10,000 tasks {large}"
     assert large <= MAX_QUERIES[connection.vendor], large
+
+
+def test_the_queue_statements_are_prepared_once_per_connection(annotator_client, project):
+    """After a few decisions the queue's statements run as server-side prepared statements (not
+    parsed and planned on every decision); the ORM's own statements are never prepared."""
+    if connection.vendor != "postgresql":
+        pytest.skip("prepared statements are PostgreSQL's")
+    make_tasks(project, 20)
+    page = Labeler(annotator_client, project)
+    for _ in range(8):
+        page.decide()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements")
+        prepared = [row[0] for row in cursor.fetchall()]
+    assert any(s.lstrip().startswith("UPDATE labeling_assignment SET state") for s in prepared), prepared
+    assert any("last_choice" in s for s in prepared), prepared  # the progress line
+    assert not any("django_session" in s for s in prepared), prepared

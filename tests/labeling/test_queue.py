@@ -4,6 +4,7 @@ import pytest
 from django.utils import timezone
 
 from labeling.models import Assignment, Choice, ComparisonTask, PolicyVersion
+from labeling.selectors import progress_for_annotator
 from labeling.services import (
     LabelingError,
     assignments_pending_for_annotator,
@@ -149,6 +150,35 @@ def test_undo_is_refused_after_the_lease_ran_out(project, annotator):
     with pytest.raises(LabelingError):
         choice_undo(project=project, annotator=annotator)
     assert Choice.objects.count() == 1
+
+
+def test_the_page_offers_undo_exactly_when_undo_succeeds(project, annotator):
+    """One rule (queue_sql) answers both: the progress line's "Undo" and the undo itself.
+    The latest decision counts, even when it has no lease (an imported comparison): an older
+    decision whose lease still runs is not undoable then."""
+    def can_undo():
+        return progress_for_annotator(project=project, annotator=annotator)[1]
+
+    make_tasks(project, 3)
+    assert not can_undo()
+    first, _second = pending(project, annotator)
+    choose(project, annotator, first)
+    assert can_undo()
+    latest = Choice.objects.get()
+    # A later choice on a task the annotator never leased (as an import makes).
+    leaseless = ComparisonTask.objects.exclude(assignments__annotator=annotator).first()
+    imported = Choice.objects.create(
+        task=leaseless, annotator=annotator, project=project, kind="flag", display_order=[0, 1, 2, 3],
+        decision_ms=1,
+    )
+    Choice.objects.filter(pk=imported.pk).update(created_at=latest.created_at + timedelta(seconds=1))
+    assert not can_undo()
+    with pytest.raises(LabelingError, match="nothing to undo"):
+        choice_undo(project=project, annotator=annotator)
+    imported.delete()
+    assert can_undo()
+    assert choice_undo(project=project, annotator=annotator).task_id == first.task_id
+    assert not can_undo()
 
 
 def test_someone_elses_assignment_cannot_be_decided(project, annotator):
