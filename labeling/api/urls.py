@@ -7,8 +7,8 @@ from rest_framework.exceptions import NotFound
 from rest_framework.permissions import AllowAny
 from rest_framework.views import APIView
 
-from labeling.api import views_data, views_evaluation, views_labeling, views_quality, views_training
-from labeling.api.views_auth import TokenCreate
+from labeling.api.views import data, evaluation, labeling, quality, training
+from labeling.api.views.auth import TokenCreate
 
 app_name = "api"
 
@@ -32,26 +32,26 @@ def api(view_class, **initkwargs):
 P = "projects/<slug:slug>/"
 urlpatterns = [
     path("auth/token/", api(TokenCreate), name="token"),
-    path("projects/", api(views_labeling.ProjectList), name="projects"),
-    path(P, api(views_labeling.ProjectDetail), name="project"),
-    path(P + "tasks/next/", api(views_labeling.NextTask), name="task_next"),
-    path(P + "tasks/submit/", api(views_labeling.Submit), name="task_submit"),
-    path(P + "tasks/skip/", api(views_labeling.Skip), name="task_skip"),
-    path(P + "tasks/flag/", api(views_labeling.Flag), name="task_flag"),
-    path(P + "tasks/undo/", api(views_labeling.Undo), name="task_undo"),
-    path(P + "tasks/", api(views_data.TaskList), name="tasks"),
-    path(P + "prompts/", api(views_data.PromptList), name="prompts"),
-    path(P + "choices/", api(views_data.ChoiceList), name="choices"),
-    path(P + "imports/", api(views_data.ImportCreate), name="imports"),
-    path(P + "exports/", api(views_data.ExportList), name="exports"),
-    path(P + "exports/<str:name>/", api(views_data.ExportDownload), name="export_download"),
-    path(P + "policies/", api(views_training.PolicyList), name="policies"),
-    path(P + "reward-models/", api(views_training.RewardModelList), name="reward_models"),
-    path(P + "runs/", api(views_training.RunList), name="runs"),
-    path(P + "runs/<int:run_id>/", api(views_training.RunDetail), name="run"),
-    path(P + "runs/<int:run_id>/cancel/", api(views_training.RunCancel), name="run_cancel"),
-    path(P + "quality/", api(views_quality.QualityDetail), name="quality"),
-    path(P + "evaluations/", api(views_evaluation.EvaluationList), name="evaluations"),
-    path(P + "evaluations/split/", api(views_evaluation.EvaluationSplit), name="evaluation_split"),
+    path("projects/", api(labeling.ProjectList), name="projects"),
+    path(P, api(labeling.ProjectDetail), name="project"),
+    path(P + "tasks/next/", api(labeling.NextTask), name="task_next"),
+    path(P + "tasks/submit/", api(labeling.Submit), name="task_submit"),
+    path(P + "tasks/skip/", api(labeling.Skip), name="task_skip"),
+    path(P + "tasks/flag/", api(labeling.Flag), name="task_flag"),
+    path(P + "tasks/undo/", api(labeling.Undo), name="task_undo"),
+    path(P + "tasks/", api(data.TaskList), name="tasks"),
+    path(P + "prompts/", api(data.PromptList), name="prompts"),
+    path(P + "choices/", api(data.ChoiceList), name="choices"),
+    path(P + "imports/", api(data.ImportCreate), name="imports"),
+    path(P + "exports/", api(data.ExportList), name="exports"),
+    path(P + "exports/<str:name>/", api(data.ExportDownload), name="export_download"),
+    path(P + "policies/", api(training.PolicyList), name="policies"),
+    path(P + "reward-models/", api(training.RewardModelList), name="reward_models"),
+    path(P + "runs/", api(training.RunList), name="runs"),
+    path(P + "runs/<int:run_id>/", api(training.RunDetail), name="run"),
+    path(P + "runs/<int:run_id>/cancel/", api(training.RunCancel), name="run_cancel"),
+    path(P + "quality/", api(quality.QualityDetail), name="quality"),
+    path(P + "evaluations/", api(evaluation.EvaluationList), name="evaluations"),
+    path(P + "evaluations/split/", api(evaluation.EvaluationSplit), name="evaluation_split"),
     re_path(r"", api(NoSuchEndpoint)),
 ]

@@ -39,7 +39,7 @@ def test_hostile_json_values_are_named_in_a_400(world, body, problem):
 
 
 def test_an_unforeseen_api_error_is_json_and_logged(world, monkeypatch, caplog):
-    from labeling.api import views_labeling
+    from labeling.api.views import labeling as views_labeling
 
     def broken(**kwargs):
         raise ZeroDivisionError("boom")

@@ -57,7 +57,7 @@ def test_token_endpoint_counts_towards_the_lockout_and_answers_json(db):
 
 
 def test_token_endpoint_is_throttled_per_address(db, settings):
-    from labeling.api.views_auth import TokenThrottle
+    from labeling.api.views.auth import TokenThrottle
 
     TokenThrottle.cache.clear()
     users = [UserFactory() for _ in range(12)]
