@@ -10,12 +10,12 @@ from labeling.services.imports import (
 )
 from labeling.services.queue import (
     LabelingError,
-    assignments_pending_for_annotator,
+    assignments_lease,
     choice_last_undoable,
     choice_undo,
     comparison_record,
 )
-from labeling.services.session import (
+from labeling.services.labeling_page import (
     LabelingState,
     SubmitResult,
     comparison_submit,
@@ -29,7 +29,7 @@ __all__ = [
     "LabelingState",
     "NewTask",
     "SubmitResult",
-    "assignments_pending_for_annotator",
+    "assignments_lease",
     "choice_last_undoable",
     "choice_undo",
     "comparison_record",

@@ -145,7 +145,7 @@ def _renew_or_drop_expired(*, project: Project, expired: list[Assignment], now) 
     return kept
 
 
-def assignments_pending_for_annotator(*, project: Project, annotator) -> list[Assignment]:
+def assignments_lease(*, project: Project, annotator) -> list[Assignment]:
     """The annotator's current task and the one after it, leasing new ones as needed.
 
     Side effects: may lease up to PENDING_PER_ANNOTATOR tasks, renew the annotator's own expired
@@ -166,7 +166,7 @@ def annotator_is_paused(*, project: Project, annotator) -> bool:
 
 
 def pending_in_transaction(*, project: Project, annotator, now) -> list[Assignment]:
-    """assignments_pending_for_annotator's work, for a caller that holds the transaction (and has
+    """assignments_lease's work, for a caller that holds the transaction (and has
     checked the annotator is not paused)."""
     pending, expired_ids = [], []
     for pk, task_id, order, live, _prompt in queue_sql.pending(

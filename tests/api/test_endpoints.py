@@ -93,9 +93,9 @@ def test_imports_are_atomic_and_name_the_row_and_field(world, staff_api):
 
 
 def test_export_then_download_by_name(world, staff_api):
-    from labeling.services import assignments_pending_for_annotator, comparison_record
+    from labeling.services import assignments_lease, comparison_record
 
-    lease = assignments_pending_for_annotator(project=world.project, annotator=world.annotator)[0]
+    lease = assignments_lease(project=world.project, annotator=world.annotator)[0]
     comparison_record(project=world.project, annotator=world.annotator, assignment_id=lease.pk, kind="best", position=3)
     made = staff_api.post(BASE + "exports/", {"format": "listwise", "reveal_annotators": True}, format="json")
     assert made.status_code == 201

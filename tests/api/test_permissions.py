@@ -9,14 +9,14 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import URLPattern, reverse
 
 from labeling.api import urls as api_urls
-from labeling.services import assignments_pending_for_annotator, comparison_record
+from labeling.services import assignments_lease, comparison_record
 from tests.api.conftest import token_client
 
 ROLES = ("anonymous", "annotator", "outsider", "staff")
 
 
 def lease(world, user):
-    return assignments_pending_for_annotator(project=world.project, annotator=user)[0].pk
+    return assignments_lease(project=world.project, annotator=user)[0].pk
 
 
 def decided(world, user):

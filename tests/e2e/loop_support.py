@@ -4,7 +4,7 @@ import random
 
 from django.db.models import Count
 
-from labeling.services import assignments_pending_for_annotator, comparison_record
+from labeling.services import assignments_lease, comparison_record
 from labeling.services.execution import run_execute
 from labeling.services import runs as run_services
 from tests.factories import UserFactory
@@ -34,7 +34,7 @@ def seed_choices(project, count: int, oracle_name: str = "sentiment") -> None:
     project.annotators.add(user)
     oracle, rng = get_oracle(oracle_name), random.Random(0)
     for i in range(count):
-        pending = assignments_pending_for_annotator(project=project, annotator=user)
+        pending = assignments_lease(project=project, annotator=user)
         assert pending, (
             f"no task for choice {i + 1} of {count}: sampling made {made}; tasks by status "
             f"{dict(project.tasks.values_list('status').annotate(n=Count('pk')))}"

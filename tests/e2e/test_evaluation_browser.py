@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from labeling.models import ComparisonTask, PolicyVersion, Project, RewardModelVersion, TrainingRun
-from labeling.services import NewTask, assignments_pending_for_annotator, comparison_record, prompts_import
+from labeling.services import NewTask, assignments_lease, comparison_record, prompts_import
 from labeling.services import evaluation as evaluation_services
 from tests.e2e.browser import log_in
 from tests.factories import StaffFactory, UserFactory
@@ -35,7 +35,7 @@ def _round(project, candidate, prompts, *, predicted, candidate_wins):
     TrainingRun.objects.filter(pk=evaluation.run_id).update(status="succeeded")
     user = UserFactory()
     project.annotators.add(user)
-    while pending := assignments_pending_for_annotator(project=project, annotator=user):
+    while pending := assignments_lease(project=project, annotator=user):
         task = ComparisonTask.objects.select_related("prompt").get(pk=pending[0].task_id)
         comparison_record(project=project, annotator=user, assignment_id=pending[0].pk, kind="best",
                           position=1 if task.prompt.text in candidate_wins else 0)

@@ -12,7 +12,7 @@ import pytest
 from django.db import connection
 
 from labeling.models import Assignment, Choice
-from labeling.services import assignments_pending_for_annotator, comparison_record
+from labeling.services import assignments_lease, comparison_record
 from tests.factories import ProjectFactory, UserFactory, make_tasks
 
 THREADS = 16
@@ -27,7 +27,7 @@ def drain(project, users):
         try:
             start.wait()
             while True:
-                pending = assignments_pending_for_annotator(project=project, annotator=user)
+                pending = assignments_lease(project=project, annotator=user)
                 if not pending:
                     # Done when no open task is left that this annotator has not judged; until
                     # then the rest are locked for a moment by others' hand-outs (SKIP LOCKED

@@ -3,7 +3,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import ProtectedError
 
 from labeling.models import Choice, ComparisonTask, Completion, Prompt
-from labeling.services import comparison_record, assignments_pending_for_annotator
+from labeling.services import comparison_record, assignments_lease
 from tests.factories import UserFactory, make_tasks
 
 
@@ -62,7 +62,7 @@ def test_removing_a_completion_retires_the_task_so_it_is_never_open_with_three(p
 
 def test_unlabeled_tasks_can_be_deleted_but_labels_are_protected(project, annotator):
     make_tasks(project, 2)
-    [labeled, unlabeled] = assignments_pending_for_annotator(project=project, annotator=annotator)
+    [labeled, unlabeled] = assignments_lease(project=project, annotator=annotator)
     comparison_record(
         project=project, annotator=annotator, assignment_id=labeled.pk, kind="best", position=0
     )
@@ -82,7 +82,7 @@ def test_fifth_completion_is_refused_even_in_a_draft(project):
 
 def test_one_choice_per_annotator_per_task_is_enforced_by_the_database(project, annotator):
     make_tasks(project, 1)
-    [assignment] = assignments_pending_for_annotator(project=project, annotator=annotator)
+    [assignment] = assignments_lease(project=project, annotator=annotator)
     choice = comparison_record(
         project=project, annotator=annotator, assignment_id=assignment.pk, kind="best", position=1
     )

@@ -19,7 +19,7 @@ from labeling.models import (
     Prompt,
     TrainingRun,
 )
-from labeling.services import ImportValidationError, LabelingError, assignments_pending_for_annotator
+from labeling.services import ImportValidationError, LabelingError, assignments_lease
 from labeling.services import runs as run_services
 from labeling.services.demonstration_imports import demonstrations_import
 from labeling.services.demonstrations import (
@@ -40,7 +40,7 @@ pytestmark = pytest.mark.django_db
 
 
 def _lease(project, user):
-    return assignments_pending_for_annotator(project=project, annotator=user)[0]
+    return assignments_lease(project=project, annotator=user)[0]
 
 
 # --- write a better answer beside a comparison ---

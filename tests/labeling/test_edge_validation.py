@@ -6,7 +6,7 @@ from rest_framework.test import APIClient
 
 from labeling.forms import DecisionForm
 from labeling.models import Choice
-from labeling.services import LabelingError, assignments_pending_for_annotator, comparison_record
+from labeling.services import LabelingError, assignments_lease, comparison_record
 from labeling.services.queue import annotator_pause
 from tests.factories import make_tasks
 
@@ -27,7 +27,7 @@ def test_an_assignment_id_beyond_a_bigint_in_the_html_form_is_not_a_500(annotato
 
 def test_a_paused_annotator_cannot_submit_tasks_already_leased(project, annotator, staff):
     make_tasks(project, 3)
-    lease = assignments_pending_for_annotator(project=project, annotator=annotator)[0]
+    lease = assignments_lease(project=project, annotator=annotator)[0]
     annotator_pause(project=project, annotator=annotator, paused=True)
     with pytest.raises(LabelingError, match="paused"):
         comparison_record(project=project, annotator=annotator, assignment_id=lease.pk, kind="best", position=0)

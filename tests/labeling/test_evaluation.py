@@ -11,7 +11,7 @@ from labeling.models import ComparisonTask, Evaluation, PolicyVersion, Prompt, T
 from labeling.selectors.evaluation import evaluation_panel, evaluation_results
 from labeling.services import (
     NewTask,
-    assignments_pending_for_annotator,
+    assignments_lease,
     comparison_record,
     prompts_import,
     tasks_create,
@@ -68,7 +68,7 @@ def _label_all(project, user, pick):
     project.annotators.add(user)
     decided = []
     while True:
-        pending = assignments_pending_for_annotator(project=project, annotator=user)
+        pending = assignments_lease(project=project, annotator=user)
         if not pending:
             return decided
         lease = pending[0]
@@ -132,7 +132,7 @@ def test_evaluation_tasks_are_handed_out_at_the_projects_rate(project, rate, eva
     project.refresh_from_db()
     user = UserFactory()
     project.annotators.add(user)
-    pending = assignments_pending_for_annotator(project=project, annotator=user)
+    pending = assignments_lease(project=project, annotator=user)
     kinds = [ComparisonTask.objects.get(pk=a.task_id).is_evaluation for a in pending]
     assert kinds == [evaluation_first, evaluation_first]
     # Shuffled per annotator like every task: a display order is a permutation of the four.

@@ -13,7 +13,7 @@ from django.core.management import CommandError, call_command
 from django.utils import timezone
 
 from labeling.models import Choice
-from labeling.services import NewTask, assignments_pending_for_annotator, comparison_record, tasks_create
+from labeling.services import NewTask, assignments_lease, comparison_record, tasks_create
 from labeling.services.exports import (
     ExportError,
     ExportFilters,
@@ -29,7 +29,7 @@ from tests.trl_support import STARTER, trl_reward_trainer
 def label(project, user, decisions):
     """``decisions``: canonical positions for best-of-four, or 'skip' / 'flag'."""
     for decision in decisions:
-        lease = assignments_pending_for_annotator(project=project, annotator=user)[0]
+        lease = assignments_lease(project=project, annotator=user)[0]
         kind = decision if isinstance(decision, str) else "best"
         position = decision if kind == "best" else None
         comparison_record(project=project, annotator=user, assignment_id=lease.pk, kind=kind,

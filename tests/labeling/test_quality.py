@@ -7,7 +7,7 @@ from django.urls import reverse
 
 from labeling.models import ComparisonTask, Project
 from labeling.selectors.quality import agreed_task_positions, consensus, quality_report
-from labeling.services import NewTask, assignments_pending_for_annotator, comparison_record, tasks_create
+from labeling.services import NewTask, assignments_lease, comparison_record, tasks_create
 from tests.factories import UserFactory
 
 WORD_COUNTS = [2, 6, 10, 14]  # the length labeler prefers the longest
@@ -30,7 +30,7 @@ def make_length_tasks(project, count, *, gold=False, seed=0):
 def label_all(project, annotators):
     """Each (user, chooser) labels until the queue is empty; chooser(texts, display_order) → position."""
     for user, chooser in annotators:
-        while pending := assignments_pending_for_annotator(project=project, annotator=user):
+        while pending := assignments_lease(project=project, annotator=user):
             lease = pending[0]
             texts = [c.text for c in lease.task.completions.order_by("position")]
             comparison_record(project=project, annotator=user, assignment_id=lease.pk, kind="best",
@@ -88,7 +88,7 @@ def test_agreement_and_gold_rank_annotators_by_their_noise_and_position_habit_is
 def test_gold_tasks_are_mixed_in_never_complete_and_look_the_same(quality_project, client):
     user = UserFactory()
     quality_project.annotators.add(user)
-    first = assignments_pending_for_annotator(project=quality_project, annotator=user)
+    first = assignments_lease(project=quality_project, annotator=user)
     assert all(a.task.is_gold for a in first)  # gold rate 100%: gold first while unseen
     client.force_login(user)
     page = client.get(reverse("labeling:label", args=["q"])).content.decode()
@@ -96,7 +96,7 @@ def test_gold_tasks_are_mixed_in_never_complete_and_look_the_same(quality_projec
     label_all(quality_project, [(user, oracle_chooser(0.5, 0))])
     assert not ComparisonTask.objects.filter(is_gold=True, status="complete").exists()
     other = UserFactory()
-    assert assignments_pending_for_annotator(project=quality_project, annotator=other)[0].task.is_gold
+    assert assignments_lease(project=quality_project, annotator=other)[0].task.is_gold
 
 
 def test_consensus_rule_majority_else_excluded(quality_project):

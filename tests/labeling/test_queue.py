@@ -7,7 +7,7 @@ from labeling.models import Assignment, Choice, ComparisonTask, PolicyVersion
 from labeling.selectors import progress_for_annotator
 from labeling.services import (
     LabelingError,
-    assignments_pending_for_annotator,
+    assignments_lease,
     choice_undo,
     comparison_record,
 )
@@ -15,7 +15,7 @@ from tests.factories import UserFactory, make_tasks
 
 
 def pending(project, user):
-    return assignments_pending_for_annotator(project=project, annotator=user)
+    return assignments_lease(project=project, annotator=user)
 
 
 def choose(project, user, assignment, position=0, kind="best"):

@@ -9,7 +9,7 @@ from django.utils import timezone
 from kombu.exceptions import OperationalError as BrokerDown
 
 from labeling.models import Choice, TrainingRun
-from labeling.services import assignments_pending_for_annotator, comparison_record
+from labeling.services import assignments_lease, comparison_record
 from labeling.services import runs as run_services
 from tests.factories import make_tasks
 
@@ -50,7 +50,7 @@ def loop_project(project):
 
 def label(project, user, n):
     for _ in range(n):
-        lease = assignments_pending_for_annotator(project=project, annotator=user)[0]
+        lease = assignments_lease(project=project, annotator=user)[0]
         comparison_record(project=project, annotator=user, assignment_id=lease.pk, kind="best", position=1)
 
 

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from labeling.models import ComparisonTask, Project
-from labeling.services import assignments_pending_for_annotator, comparison_record, prompts_import
+from labeling.services import assignments_lease, comparison_record, prompts_import
 from labeling.services import runs as run_services
 from labeling.services.demo import DEMO_PROMPTS
 from labeling.services.execution import run_execute
@@ -44,7 +44,7 @@ def test_uncertainty_first_serves_the_most_balanced_reward_scores_first(settings
     annotator = UserFactory()
     served = []
     for _ in range(10):
-        lease = assignments_pending_for_annotator(project=project, annotator=annotator)[0]
+        lease = assignments_lease(project=project, annotator=annotator)[0]
         served.append(lease.task.uncertainty)
         comparison_record(project=project, annotator=annotator, assignment_id=lease.pk, kind="skip")
     ranked = sorted(open_tasks.values_list("uncertainty", flat=True), reverse=True)

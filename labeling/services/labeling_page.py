@@ -9,7 +9,7 @@ from labeling.models import Assignment, Choice, Project
 from labeling.selectors import Progress, TaskView, progress_for_annotator, task_views
 from labeling.services.queue import (
     annotator_is_paused,
-    assignments_pending_for_annotator,
+    assignments_lease,
     decision_check,
     pending_in_transaction,
     record_in_transaction,
@@ -54,9 +54,9 @@ def _state(*, project: Project, annotator, pending: list[Assignment], held: int 
 def labeling_state_for_annotator(*, project: Project, annotator) -> LabelingState:
     """What the labeling page shows: current task, the next one held ready, progress.
 
-    Leases tasks as a side effect (through assignments_pending_for_annotator).
+    Leases tasks as a side effect (through assignments_lease).
     """
-    pending = assignments_pending_for_annotator(project=project, annotator=annotator)
+    pending = assignments_lease(project=project, annotator=annotator)
     return _state(project=project, annotator=annotator, pending=pending)
 
 
@@ -84,7 +84,7 @@ def comparison_submit(
     (it swapped in its prefetched task before sending); when it is still the annotator's current
     task, only the task after it is read for the page. Preconditions and side effects: those of
     comparison_record (repeating a stored decision is acknowledged, not refused) and of
-    assignments_pending_for_annotator (leases up to two tasks). Raises LabelingError.
+    assignments_lease (leases up to two tasks). Raises LabelingError.
     """
     decision_check(kind=kind, position=position)
     paused = annotator_is_paused(project=project, annotator=annotator)
