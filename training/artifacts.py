@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import tempfile
@@ -30,3 +31,13 @@ def atomic_output_dir(out_dir: str | os.PathLike) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def save_version(out_dir: str | os.PathLike, model, tokenizer, meta_file: str, meta: dict) -> None:
+    """Write one immutable version at `out_dir`, atomically: the model's weights (safetensors),
+    its tokenizer, and `meta_file` holding `meta` as JSON (values JSON cannot hold, such as
+    paths, written as strings). Refuses an existing `out_dir` (atomic_output_dir)."""
+    with atomic_output_dir(out_dir) as tmp:
+        model.save_pretrained(tmp, safe_serialization=True)
+        tokenizer.save_pretrained(tmp)
+        (tmp / meta_file).write_text(json.dumps(meta, indent=2, default=str))

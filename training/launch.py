@@ -215,6 +215,21 @@ def _publish(store: ArtifactStore, local: str, out: str, staging: str | None) ->
             shutil.rmtree(staging, ignore_errors=True)
 
 
+def _train_and_publish(store: ArtifactStore, out: str, train):
+    """Run `train(local_dir)`, which writes one version into `local_dir` and returns its result,
+    then publish the folder at `out`; the result's `path` becomes the published address. A
+    failed round leaves no staging folder behind."""
+    local, staging = _staging(store, out)
+    try:
+        res = train(local)
+    except BaseException:
+        if staging is not None:
+            shutil.rmtree(staging, ignore_errors=True)
+        raise
+    res.path = _publish(store, local, out, staging)
+    return res
+
+
 def reward_round(
     choices,
     *,
@@ -234,30 +249,24 @@ def reward_round(
     policy_local, reference_local = store.fetch(policy_path), store.fetch(reference_path)
     if cfg.init_from:
         cfg.init_from = store.fetch(cfg.init_from)
-    local, staging = _staging(store, out)
-    try:
+
+    def train(local: str):
         if launch.in_process:
             from training.reward import train_reward_model
 
-            res = train_reward_model(
+            return train_reward_model(
                 choices, policy_path=policy_local, reference_path=reference_local,
                 out_dir=local, cfg=cfg, progress=progress,
             )
-        else:
-            spec = {
-                "kind": "reward", "choices": [_choice_dict(c) for c in choices],
-                "policy_path": policy_local, "reference_path": reference_local,
-                "out_dir": local, "config": cfg.to_dict(),
-            }
-            summary = run_launched(spec, launch, progress)
-            fields = ("path", "metrics", "gain", "bias", "data_hash")
-            res = RewardResult(**{k: summary[k] for k in fields})
-    except BaseException:
-        if staging is not None:
-            shutil.rmtree(staging, ignore_errors=True)
-        raise
-    res.path = _publish(store, local, out, staging)
-    return res
+        spec = {
+            "kind": "reward", "choices": [_choice_dict(c) for c in choices],
+            "policy_path": policy_local, "reference_path": reference_local,
+            "out_dir": local, "config": cfg.to_dict(),
+        }
+        summary = run_launched(spec, launch, progress)
+        return RewardResult(**{k: summary[k] for k in ("path", "metrics", "gain", "bias", "data_hash")})
+
+    return _train_and_publish(store, out, train)
 
 
 def policy_round(
@@ -278,29 +287,24 @@ def policy_round(
 
     launch = launch or LaunchConfig()
     paths = [store.fetch(p) for p in (policy_path, reference_path, reward_path)]
-    local, staging = _staging(store, out)
-    try:
+
+    def train(local: str):
         if launch.in_process:
             from training.policy import update_policy
 
-            res = update_policy(
+            return update_policy(
                 policy_path=paths[0], reference_path=paths[1], reward_path=paths[2],
                 prompts=prompts, out_dir=local, cfg=cfg, progress=progress,
             )
-        else:
-            spec = {
-                "kind": "policy", "policy_path": paths[0], "reference_path": paths[1],
-                "reward_path": paths[2], "prompts": list(prompts), "out_dir": local,
-                "config": cfg.to_dict(),
-            }
-            summary = run_launched(spec, launch, progress)
-            res = PolicyResult(**{k: summary[k] for k in ("path", "metrics", "final")})
-    except BaseException:
-        if staging is not None:
-            shutil.rmtree(staging, ignore_errors=True)
-        raise
-    res.path = _publish(store, local, out, staging)
-    return res
+        spec = {
+            "kind": "policy", "policy_path": paths[0], "reference_path": paths[1],
+            "reward_path": paths[2], "prompts": list(prompts), "out_dir": local,
+            "config": cfg.to_dict(),
+        }
+        summary = run_launched(spec, launch, progress)
+        return PolicyResult(**{k: summary[k] for k in ("path", "metrics", "final")})
+
+    return _train_and_publish(store, out, train)
 
 
 def supervised_round(
@@ -318,18 +322,10 @@ def supervised_round(
     Runs in this process; `accelerate launch` is not wired for SFT yet."""
     from training.sft import train_supervised
 
-    local, staging = _staging(store, out)
-    try:
-        res = train_supervised(
-            demonstrations, heldout=heldout, policy_path=store.fetch(policy_path), out_dir=local,
-            cfg=cfg, progress=progress,
-        )
-    except BaseException:
-        if staging is not None:
-            shutil.rmtree(staging, ignore_errors=True)
-        raise
-    res.path = _publish(store, local, out, staging)
-    return res
+    base = store.fetch(policy_path)
+    return _train_and_publish(store, out, lambda local: train_supervised(
+        demonstrations, heldout=heldout, policy_path=base, out_dir=local, cfg=cfg, progress=progress,
+    ))
 
 
 def _choice_dict(c) -> dict:

@@ -16,6 +16,8 @@ from transformers import (
     PreTrainedTokenizerBase,
 )
 
+from training.templates import require_chat_template
+
 
 def pick_device() -> torch.device:
     if not torch.cuda.is_available():
@@ -97,3 +99,30 @@ def check_same_tokenizer(
     """The reward model re-tokenizes the policy's text; a different vocabulary is a mistake."""
     if a.get_vocab() != b.get_vocab():
         raise ValueError(f"tokenizer of {a_name!r} does not match tokenizer of {b_name!r}")
+
+
+def policy_tokenizer(policy_path: str, reference_path: str, *, chat: bool) -> PreTrainedTokenizerBase:
+    """The policy's tokenizer, once it is known to be ρ's too (a round compares their
+    log-probabilities token by token) and, for a chat round, to carry a chat template, as ρ's
+    must. ValueError naming the model otherwise."""
+    tok = load_tokenizer(policy_path)
+    ref_tok = load_tokenizer(reference_path)
+    check_same_tokenizer(tok, ref_tok, policy_path, reference_path)
+    if chat:
+        require_chat_template(tok, policy_path)
+        require_chat_template(ref_tok, reference_path)
+    return tok
+
+
+def lora_config(cfg):
+    """The LoRA adapter a round trains when `cfg.use_lora` (rank `cfg.lora_r`, scale
+    `cfg.lora_alpha`, no dropout, on every linear layer), else None: full fine-tuning.
+    peft is imported only then: it is an optional dependency."""
+    if not cfg.use_lora:
+        return None
+    from peft import LoraConfig
+
+    return LoraConfig(
+        r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=0.0,
+        task_type="CAUSAL_LM", target_modules="all-linear",
+    )

@@ -7,7 +7,6 @@ distribution the reward model was normalized on.
 
 from __future__ import annotations
 
-import json
 import logging
 import tempfile
 from dataclasses import dataclass
@@ -17,15 +16,16 @@ import torch
 from transformers import TrainerCallback
 from transformers.trainer_callback import PrinterCallback
 
-from training.artifacts import atomic_output_dir
+from training.artifacts import save_version
 from training.config import PolicyConfig
 from training.generation import pick_generation_backend
 from training.models import (
     check_same_tokenizer,
     load_policy,
-    load_tokenizer,
+    lora_config,
     pick_device,
     pick_dtype,
+    policy_tokenizer,
 )
 from training.progress import Progress
 from training.reward import load_reward_scorer
@@ -143,12 +143,7 @@ def _check_inputs(policy_path, reference_path, reward_path, prompts, cfg: Policy
     if cfg.steps < 1 or cfg.beta < 0:
         raise ValueError("steps must be >= 1 and beta >= 0")
     AdaptiveKLController(cfg.beta, cfg.kl_target, cfg.horizon)  # validates target and horizon
-    tok = load_tokenizer(policy_path)
-    ref_tok = load_tokenizer(reference_path)
-    check_same_tokenizer(tok, ref_tok, policy_path, reference_path)
-    if chat:
-        require_chat_template(tok, policy_path)
-        require_chat_template(ref_tok, reference_path)
+    tok = policy_tokenizer(policy_path, reference_path, chat=chat)
     scorer = load_reward_scorer(reward_path)
     check_same_tokenizer(tok, scorer.tokenizer, policy_path, reward_path)
     if chat:
@@ -225,17 +220,7 @@ def build_policy_trainer(
         plain = [p[len(bos) :] if bos and p.startswith(bos) else p for p in prompts]
         return scorer(plain, [truncate_at_stop(c, cfg.stop) for c in completions])
 
-    peft_config = None
-    if cfg.use_lora:
-        from peft import LoraConfig  # optional dependency, needed only for LoRA rounds
-
-        peft_config = LoraConfig(
-            r=cfg.lora_r,
-            lora_alpha=cfg.lora_alpha,
-            lora_dropout=0.0,
-            task_type="CAUSAL_LM",
-            target_modules="all-linear",
-        )
+    peft_config = lora_config(cfg)
     use_bf16 = pick_dtype(device) == torch.bfloat16
     controller = AdaptiveKLController(cfg.beta, cfg.kl_target, cfg.horizon)
     callback = KLControlCallback(
@@ -343,18 +328,15 @@ def update_policy(
         "kl_target": cfg.kl_target,
         "episodes": len(records) * cfg.batch_size,
     }
-    with atomic_output_dir(out_dir) as tmp:
-        trained.save_pretrained(tmp, safe_serialization=True)
-        built.tokenizer.save_pretrained(tmp)
-        meta = {
-            "parent": policy_path,
-            "reference": reference_path,
-            "reward": reward_path,
-            "final": final,
-            "metrics": records,
-            "config": cfg.to_dict(),
-        }
-        (tmp / META_FILE).write_text(json.dumps(meta, indent=2))
+    meta = {
+        "parent": policy_path,
+        "reference": reference_path,
+        "reward": reward_path,
+        "final": final,
+        "metrics": records,
+        "config": cfg.to_dict(),
+    }
+    save_version(out_dir, trained, built.tokenizer, META_FILE, meta)
     return PolicyResult(path=str(out_dir), metrics=records, final=final)
 
 

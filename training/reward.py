@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from training.artifacts import atomic_output_dir
+from training.artifacts import save_version
 from training.config import RewardConfig, SampleConfig
 from training.data import FourWayChoice, data_hash, validate_choices
 from training.models import (
@@ -22,6 +22,7 @@ from training.models import (
     load_tokenizer,
     mixed_precision,
     pick_device,
+    policy_tokenizer,
 )
 from training.chat import prompt_key
 from training.progress import Progress
@@ -178,12 +179,7 @@ def _check_inputs(choices, cfg: RewardConfig, policy_path: str, reference_path: 
     chat = prompts_kind([c.prompt for c in choices], "choices.prompt")
     if cfg.norm_prompts is not None and prompts_kind(cfg.norm_prompts, "norm_prompts") != chat:
         raise ValueError("norm_prompts must be of the same kind (text or conversations) as the choices")
-    tok = load_tokenizer(policy_path)
-    ref_tok = load_tokenizer(reference_path)
-    check_same_tokenizer(tok, ref_tok, policy_path, reference_path)
-    if chat:
-        require_chat_template(tok, policy_path)
-        require_chat_template(ref_tok, reference_path)
+    tok = policy_tokenizer(policy_path, reference_path, chat=chat)
     if cfg.init_from:
         init_tok = load_tokenizer(cfg.init_from)
         check_same_tokenizer(tok, init_tok, policy_path, cfg.init_from)
@@ -278,22 +274,19 @@ def train_reward_model(
     bar.close()
     metrics.update(norm)
     digest = data_hash(choices)
-    with atomic_output_dir(out_dir) as tmp:
-        model.save_pretrained(tmp, safe_serialization=True)
-        tok.save_pretrained(tmp)
-        meta = {
-            "gain": gain,
-            "bias": bias,
-            "metrics": metrics,
-            "data_hash": digest,
-            "n_choices": len(choices),
-            "init_from": init,
-            "policy_path": policy_path,
-            "reference_path": reference_path,
-            "max_length": cfg.max_length,
-            "config": cfg.to_dict(),
-        }
-        (tmp / META_FILE).write_text(json.dumps(meta, indent=2, default=str))
+    meta = {
+        "gain": gain,
+        "bias": bias,
+        "metrics": metrics,
+        "data_hash": digest,
+        "n_choices": len(choices),
+        "init_from": init,
+        "policy_path": policy_path,
+        "reference_path": reference_path,
+        "max_length": cfg.max_length,
+        "config": cfg.to_dict(),
+    }
+    save_version(out_dir, model, tok, META_FILE, meta)
     return RewardResult(path=str(out_dir), metrics=metrics, gain=gain, bias=bias, data_hash=digest)
 
 

@@ -21,10 +21,10 @@ import torch
 from transformers import TrainerCallback
 from transformers.trainer_callback import PrinterCallback
 
-from training.artifacts import atomic_output_dir
+from training.artifacts import save_version
 from training.config import SupervisedConfig
 from training.data import Demonstration
-from training.models import load_policy, load_tokenizer, pick_device, pick_dtype
+from training.models import load_policy, load_tokenizer, lora_config, pick_device, pick_dtype
 from training.progress import Progress
 from training.sampling import prompt_text
 from training.templates import end_of_turn_ids, prompts_kind, require_chat_template
@@ -167,17 +167,7 @@ def train_supervised(
     steps_per_epoch = math.ceil(len(train) / cfg.batch_size)
     total = cfg.max_steps or max(1, math.ceil(steps_per_epoch * cfg.epochs))
     eval_every = cfg.eval_every or max(1, total // 4)
-    peft_config = None
-    if cfg.use_lora:
-        from peft import LoraConfig
-
-        peft_config = LoraConfig(
-            r=cfg.lora_r,
-            lora_alpha=cfg.lora_alpha,
-            lora_dropout=0.0,
-            task_type="CAUSAL_LM",
-            target_modules="all-linear",
-        )
+    peft_config = lora_config(cfg)
     callback = _ProgressCallback(progress, total)
     with tempfile.TemporaryDirectory(prefix="quartet-sft-") as scratch:
         args = SFTConfig(
@@ -228,21 +218,18 @@ def train_supervised(
     # Trained from `policy_path`: the saved config names it (transformers' public property).
     trained.config.name_or_path = policy_path
     digest = demonstrations_hash(train)
-    with atomic_output_dir(out_dir) as tmp:
-        trained.save_pretrained(tmp, safe_serialization=True)
-        tok.save_pretrained(tmp)
-        meta = {
-            "parent": policy_path,
-            "kind": "sft",
-            "heldout_loss_before": before,
-            "heldout_loss_after": after,
-            "n_train": len(train),
-            "n_heldout": len(held),
-            "data_hash": digest,
-            "metrics": callback.records,
-            "config": cfg.to_dict(),
-        }
-        (tmp / META_FILE).write_text(json.dumps(meta, indent=2))
+    meta = {
+        "parent": policy_path,
+        "kind": "sft",
+        "heldout_loss_before": before,
+        "heldout_loss_after": after,
+        "n_train": len(train),
+        "n_heldout": len(held),
+        "data_hash": digest,
+        "metrics": callback.records,
+        "config": cfg.to_dict(),
+    }
+    save_version(out_dir, trained, tok, META_FILE, meta)
     return SupervisedResult(
         path=str(out_dir),
         metrics=callback.records,

@@ -7,7 +7,6 @@ from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
-from labeling.access import project_for_staff
 from labeling import selectors, services
 from labeling.forms_demonstrations import (
     DemonstrationForm,
@@ -20,6 +19,7 @@ from labeling.models import PolicyVersion, Project
 from labeling.selectors import demonstrations as demo_selectors
 from labeling.services import demonstration_imports, demonstrations as demo_services
 from labeling.services import runs as run_services
+from labeling.views.staff import form_errors, staff_form_post
 
 LABELER = "labeling/label.html#labeler"
 
@@ -29,10 +29,6 @@ def _project(request, slug) -> Project:
     if project is None:
         raise PermissionDenied("You are not an annotator on this project.")
     return project
-
-
-def _form_error(form) -> str:
-    return "; ".join(f"{k}: {' '.join(v)}" for k, v in form.errors.items()) or "The form could not be read."
 
 
 @require_http_methods(["GET", "POST"])
@@ -55,7 +51,7 @@ def demonstrate(request, slug):
             except services.LabelingError as exc:
                 error = str(exc)
         else:
-            error = _form_error(form)
+            error = form_errors(form)
         if error is None:
             if request.htmx:
                 state = services.labeling_state_for_annotator(project=project, annotator=request.user)
@@ -110,7 +106,7 @@ def write(request, slug):
             except services.LabelingError as exc:
                 error = str(exc)
         else:
-            error = _form_error(form)
+            error = form_errors(form)
         if error is None:
             if project.demonstration_share < 100 and not demo_selectors.demonstration_due(
                 project=project, annotator=request.user
@@ -150,58 +146,29 @@ def demonstrations_import(request, slug):
     )
 
 
-def _version_form_post(request, slug, form_class, field: str, act, refused: tuple[type[Exception], ...]):
-    """A staff POST of a form naming an optional policy version of the project (its ``field``,
-    a pk or empty): ``act(project, version)`` does the work and returns a success message or
-    None. An invalid form, or one of the ``refused`` errors from ``act``, is flashed as an error.
-    Redirects to the project's dashboard."""
-    project = project_for_staff(request, slug)
-    form = form_class(request.POST)
-    if not form.is_valid():
-        messages.error(request, _form_error(form))
-        return redirect("labeling:dashboard", slug=project.slug)
-    version = None
-    if form.cleaned_data[field]:
-        version = get_object_or_404(PolicyVersion, pk=form.cleaned_data[field], project=project)
-    try:
-        done = act(project, version)
-    except refused as exc:
-        messages.error(request, str(exc))
-    else:
-        if done:
-            messages.success(request, done)
-    return redirect("labeling:dashboard", slug=project.slug)
+def _version(project, pk) -> PolicyVersion | None:
+    """The project's policy version a form names by pk (empty: none), else 404."""
+    return get_object_or_404(PolicyVersion, pk=pk, project=project) if pk else None
 
 
 @require_POST
 def sft_start(request, slug):
-    def start(project, base):
+    def start(project, data):
         run_services.run_start(
             project=project, kind="sft", trigger="staff: supervised round (SFT)",
-            user=request.user, base_policy=base,
+            user=request.user, base_policy=_version(project, data["base"]),
         )
 
-    return _version_form_post(request, slug, SFTStartForm, "base", start,
-                              refused=(run_services.RunConflict, run_services.RunNotPossible))
+    return staff_form_post(request, slug, SFTStartForm, start,
+                           refused=(run_services.RunConflict, run_services.RunNotPossible))
 
 
 @require_POST
 def reference_set(request, slug):
-    def set_reference(project, version):
+    def set_reference(project, data):
+        version = _version(project, data["version"])
         demo_services.reference_policy_set(project=project, version=version)
         return f"ρ is now policy v{version.number} (SFT)." if version else "ρ is the initial policy again."
 
-    return _version_form_post(request, slug, ReferenceForm, "version", set_reference,
-                              refused=(demo_services.ReferenceNotAllowed,))
-    version = None
-    if form.cleaned_data["version"]:
-        version = get_object_or_404(PolicyVersion, pk=form.cleaned_data["version"], project=project)
-    try:
-        demo_services.reference_policy_set(project=project, version=version)
-    except demo_services.ReferenceNotAllowed as exc:
-        messages.error(request, str(exc))
-    else:
-        messages.success(
-            request, f"ρ is now policy v{version.number} (SFT)." if version else "ρ is the initial policy again."
-        )
-    return redirect("labeling:dashboard", slug=project.slug)
+    return staff_form_post(request, slug, ReferenceForm, set_reference,
+                           refused=(demo_services.ReferenceNotAllowed,))
