@@ -198,7 +198,10 @@ class AnnotatorClient:
         data = {"assignment": page.assignment, "position": position, "decision_ms": decision_ms}
         if send_held and page.held:
             data["held"] = page.held
-        return self._decided(self.request("POST", f"/p/{slug}/decide/", data, htmx=True))
+        status, body = self.request("POST", f"/p/{slug}/decide/", data, htmx=True)
+        if status != 200 or _REFUSED in body:  # inline, not _decided(): the benchmark's hot path
+            raise SimulationError(f"decision refused for {self.username}: HTTP {status}: {body[:300]!r}")
+        return Page(body)
 
     def skip(self, slug: str, page: Page) -> Page:
         """Skip the page's task; the answer is the whole labeler."""
