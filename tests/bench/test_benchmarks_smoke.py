@@ -87,15 +87,6 @@ def test_turnaround_smoke():
     assert all(stages[s]["run_s"] > 0 for s in ("reward", "policy", "sampling"))
 
 
-@needs_starter
-def test_efficiency_smoke():
-    report = bench("efficiency", "--tiny")
-    assert report["failed_runs"] == 0 and len(report["milestones"]) == 2
-    last = report["milestones"][-1]
-    assert last["policy_version"] >= 1 and 0 <= last["win_rate"] <= 1
-    assert report["labeler"]["two_draw_agreement_on_rho_tasks"] == pytest.approx(0.42, abs=1e-3)
-
-
 def test_import_memory_smoke():
     report = bench("import_memory", "--mb", "0.2", "--bomb-mb", "8")
     assert report["jsonl"]["status"] == 201 and report["jsonl"]["created"] == report["rows_in_file"] > 0
