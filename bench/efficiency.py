@@ -30,7 +30,8 @@ the held-out prompts, against ρ:
   reward model's predicted win rate are read as the dashboard shows them. Reported: whether the
   direct figure lies within the interval.
 
-Labeling for training resumes afterwards. Evaluation choices never count towards the milestones
+Labeling for training resumes afterwards. The queue is refilled only when empty (`--low-water 1`):
+each loop iteration samples M prompts from the newest policy and the annotators label them. Evaluation choices never count towards the milestones
 or train anything. Prints one JSON object as its last line. A benchmark, not a test.
 """
 
@@ -234,6 +235,11 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--annotators", type=int, default=4)
     parser.add_argument("--every", type=int, default=100, help="N: choices per loop iteration")
     parser.add_argument("--sample", type=int, default=100, help="M: prompts sampled per iteration")
+    parser.add_argument(
+        "--low-water", type=int, default=1,
+        help="the project's queue low-water mark: 1 (default) refills only an empty queue, so every label "
+        "is on the newest policy's samples and no sampling round is spent on tasks the loop does not need",
+    )
     parser.add_argument("--max-minutes", type=float, default=40)
     parser.add_argument("--tiny", action="store_true", help="a few labels and tiny rounds: a smoke run")
     args = parser.parse_args(argv)
@@ -274,7 +280,7 @@ def main(argv: list[str] | None = None) -> dict:
     project = Project.objects.create(
         name="Efficiency", slug="eff", policy_source=starter, loop_enabled=True,
         prompt_format=Project.PromptFormat.CHAT if args.chat else Project.PromptFormat.TEXT,
-        loop_every_choices=args.every, loop_sample_prompts=args.sample, queue_low_water=args.every // 2,
+        loop_every_choices=args.every, loop_sample_prompts=args.sample, queue_low_water=args.low_water,
         reward_config=reward_config, policy_config=policy_config, sample_config=sample_overrides,
         evaluation_rate=100, evaluation_prompts_per_round=heldout_n,
     )
@@ -345,6 +351,8 @@ def main(argv: list[str] | None = None) -> dict:
         "labeler": labeler,
         "annotators": args.annotators,
         "loop_every_choices": args.every,
+        "loop_sample_prompts": args.sample,
+        "queue_low_water": args.low_water,
         "heldout_prompts": heldout_n,
         "training_prompts": len(train_prompts),
         "milestones": results,
