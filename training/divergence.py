@@ -13,6 +13,7 @@ from __future__ import annotations
 import torch
 
 from training.sampling import prompt_text
+from training.templates import chat_prompt_ids
 
 
 @torch.no_grad()
@@ -20,7 +21,8 @@ def completion_logprobs(model, tok, prompts: list[str], completions: list[str], 
     """log p_T(completion | prompt) for each pair: the completion's tokens' log-probabilities,
     summed, under softmax(logits / temperature). An empty completion scores 0.
 
-    Prompts are formatted as sampling formats them; completions are tokenized on their own
+    Prompts are formatted as sampling formats them (a conversation through the tokenizer's chat
+    template with its generation prompt); completions are tokenized on their own
     without special tokens (as the text that was sampled after the prompt).
     """
     if temperature <= 0:
@@ -32,7 +34,10 @@ def completion_logprobs(model, tok, prompts: list[str], completions: list[str], 
     limit = getattr(model.config, "n_positions", None) or getattr(model.config, "max_position_embeddings", None)
     out = []
     for prompt, completion in zip(prompts, completions):
-        context = tok(prompt_text(tok, prompt), return_tensors="pt", add_special_tokens=True).input_ids
+        if isinstance(prompt, list):  # a conversation: the chat template's ids, as sampling feeds them
+            context = torch.tensor([chat_prompt_ids(tok, prompt)], dtype=torch.long)
+        else:
+            context = tok(prompt_text(tok, prompt), return_tensors="pt", add_special_tokens=True).input_ids
         target = tok(completion, return_tensors="pt", add_special_tokens=False).input_ids
         n = target.shape[1]
         if n == 0:

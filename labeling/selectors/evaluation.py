@@ -15,13 +15,14 @@ def evaluation_split_count(*, project: Project) -> int:
     return Prompt.objects.filter(project=project, is_evaluation=True).count()
 
 
-def prompts_for_evaluation(*, project: Project, count: int, seed: int) -> list[str]:
-    """``count`` prompts of the evaluation split, drawn at random (reproducibly by ``seed``)."""
+def prompts_for_evaluation(*, project: Project, count: int, seed: int) -> list:
+    """``count`` prompts of the evaluation split (text, or a chat project's conversations as
+    lists of messages, as sampling rounds get them), drawn at random (reproducibly by ``seed``)."""
     prompts = list(
-        Prompt.objects.filter(project=project, is_evaluation=True).order_by("pk").values_list("text", flat=True)
+        Prompt.objects.filter(project=project, is_evaluation=True).order_by("pk").values_list("text", "messages")
     )
     rng = random.Random(seed)
-    return rng.sample(prompts, min(count, len(prompts)))
+    return [text if messages is None else messages for text, messages in rng.sample(prompts, min(count, len(prompts)))]
 
 
 def prompts_free_for_split(*, project: Project) -> list[int]:

@@ -112,20 +112,6 @@ def test_turnaround_smoke():
     assert number(stages["trigger_to_reward_queued_s"]) >= 0 and number(stages["sampled_to_served_s"]) >= 0
 
 
-def test_efficiency_smoke():
-    report = bench("efficiency", "--tiny")
-    assert report["failed_runs"] == 0 and len(report["milestones"]) == 2
-    for point in report["milestones"]:
-        assert number(point["wall_s"]) > 0 and count(point["reward_models"]) >= 0
-    last = report["milestones"][-1]
-    assert last["policy_version"] >= 1 and count(last["reward_models"]) >= 1
-    share(last["win_rate"])
-    # A sample estimate of KL(π‖ρ): near zero after one tiny round, and may be slightly negative.
-    number(last["kl_estimate"])
-    assert number(last["beta"]) > 0
-    assert report["labeler"]["two_draw_agreement_on_rho_tasks"] == pytest.approx(0.42, abs=1e-3)
-
-
 def test_import_memory_smoke():
     report = bench("import_memory", "--mb", "0.2", "--bomb-mb", "8")
     assert report["jsonl"]["status"] == 201 and report["jsonl"]["created"] == count(report["rows_in_file"]) > 0

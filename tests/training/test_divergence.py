@@ -81,3 +81,31 @@ def test_logprobs_at_a_temperature_match_sampling_scores(models, demo_prompts):
     ours = completion_logprobs(pi, tok, [p for p, _ in kept], [s.text for _, s in kept], temperature=T)
     for value, (_, sample) in zip(ours, kept):
         assert value == pytest.approx(sample.logprob, abs=1e-3)
+
+
+def test_chat_prompts_are_scored_through_the_chat_template():
+    """A chat project's KL scores the answer after the chat template's tokens, as sampling fed
+    them: the sampler's own log-prob at T of an answer that ran to the token cap (no end of turn
+    to leave out) is the same sum."""
+    from pathlib import Path
+
+    chat_starter = Path(__file__).resolve().parents[2] / "training" / "chat_starter"
+    if not (chat_starter / "model.safetensors").is_file():
+        pytest.skip("training/chat_starter is missing")
+    from training.build_chat import chat_demo_prompts
+
+    tok = load_tokenizer(str(chat_starter))
+    model = load_policy(str(chat_starter), dtype=torch.float32)
+    prompts = chat_demo_prompts(seed=0, n=8)
+    rows = sample_with_model(model, tok, prompts, SampleConfig(temperature=T, n_completions=1, seed=5,
+                                                               max_new_tokens=12, stop=None))
+    kept = [(p, r[0]) for p, r in zip(prompts, rows)
+            if r[0].n_tokens == 12 == len(tok(r[0].text, add_special_tokens=False).input_ids)]
+    assert kept
+    ours = completion_logprobs(model, tok, [p for p, _ in kept], [s.text for _, s in kept], temperature=T)
+    for value, (_, sample) in zip(ours, kept):
+        assert value == pytest.approx(sample.logprob, abs=1e-3)
+    # The same answers after the conversation as raw text (no template) score differently.
+    raw = completion_logprobs(model, tok, [p[-1]["content"] for p, _ in kept], [s.text for _, s in kept],
+                              temperature=T)
+    assert max(abs(a - b) for a, b in zip(raw, ours)) > 0.1
