@@ -11,6 +11,8 @@ import time
 from dataclasses import fields
 from pathlib import Path
 
+from training.config import ChatStarterConfig, PolicyConfig, RewardConfig, SampleConfig, SupervisedConfig
+from training.data import read_choices, read_demonstrations, read_prompts, write_jsonl
 from training.progress import TqdmProgress
 
 
@@ -35,7 +37,6 @@ def _cmd_build_starter(args) -> dict:
 
 def _cmd_build_chat_starter(args) -> dict:
     from training.build_chat import build_chat_starter, write_chat_demo_prompts
-    from training.config import ChatStarterConfig
 
     with TqdmProgress("chat starter SFT") as progress:
         summary = build_chat_starter(args.out, _config(ChatStarterConfig, args), progress)
@@ -45,8 +46,6 @@ def _cmd_build_chat_starter(args) -> dict:
 
 
 def _cmd_sft(args) -> dict:
-    from training.config import SupervisedConfig
-    from training.data import read_demonstrations
     from training.sft import train_supervised
 
     with TqdmProgress("SFT round") as progress:
@@ -62,8 +61,6 @@ def _cmd_sft(args) -> dict:
 
 
 def _cmd_sample(args) -> dict:
-    from training.config import SampleConfig
-    from training.data import read_prompts, write_jsonl
     from training.sampling import sample_completions
 
     if Path(args.out).exists():
@@ -88,8 +85,6 @@ def _cmd_sample(args) -> dict:
 
 
 def _cmd_train_reward(args) -> dict:
-    from training.config import RewardConfig
-    from training.data import read_choices, read_prompts
     from training.reward import train_reward_model
 
     choices = read_choices(args.choices)
@@ -107,8 +102,6 @@ def _cmd_train_reward(args) -> dict:
 
 
 def _cmd_update_policy(args) -> dict:
-    from training.config import PolicyConfig
-    from training.data import read_prompts
     from training.policy import update_policy
 
     with TqdmProgress("policy round") as progress:
@@ -131,13 +124,6 @@ def _cmd_round(args) -> dict | None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from training.config import (
-        ChatStarterConfig,
-        PolicyConfig,
-        RewardConfig,
-        SampleConfig,
-        SupervisedConfig,
-    )
 
     s, r, p, f, k = (
         SampleConfig(),
