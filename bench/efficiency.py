@@ -240,6 +240,8 @@ def main(argv: list[str] | None = None) -> dict:
         help="the project's queue low-water mark: 1 (default) refills only an empty queue, so every label "
         "is on the newest policy's samples and no sampling round is spent on tasks the loop does not need",
     )
+    parser.add_argument("--norm-samples", type=int, default=128,
+                        help="ρ samples a reward round scores to normalize the reward (RewardConfig.n_norm_samples)")
     parser.add_argument("--max-minutes", type=float, default=40)
     parser.add_argument("--tiny", action="store_true", help="a few labels and tiny rounds: a smoke run")
     args = parser.parse_args(argv)
@@ -247,7 +249,7 @@ def main(argv: list[str] | None = None) -> dict:
     milestones = [int(m) for m in (args.milestones or ("500,1000" if args.chat else "500,1000,2000")).split(",")]
     heldout_n = args.heldout or (100 if args.chat else 200)
     policy_config = {"steps": 8, "batch_size": 16, "lr": 3e-5, "kl_target": 4.0, "horizon": 500}
-    reward_config = {"n_norm_samples": 128}
+    reward_config = {"n_norm_samples": args.norm_samples}
     sample_overrides: dict = {}
     if args.tiny:
         milestones, heldout_n, args.every, args.sample = [8, 16], 8, 8, 12
@@ -351,6 +353,8 @@ def main(argv: list[str] | None = None) -> dict:
         "labeler": labeler,
         "annotators": args.annotators,
         "loop_every_choices": args.every,
+        "reward_config": reward_config,
+        "policy_config": policy_config,
         "loop_sample_prompts": args.sample,
         "queue_low_water": args.low_water,
         "heldout_prompts": heldout_n,
