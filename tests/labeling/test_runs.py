@@ -215,13 +215,14 @@ def test_staff_start_a_round_from_the_dashboard(client, staff, loop_project, bro
 
 
 def test_project_round_settings_are_checked_before_a_round():
-    from training.config import PolicyConfig, RewardConfig
-
+    """The worker builds a round's config through the same check as the admin and run_start."""
     from labeling.services.execution import _config
 
-    cfg = _config(RewardConfig, {"n_norm_samples": 16, "sample": {"temperature": 1.0}})
+    cfg = _config("reward", {"n_norm_samples": 16, "sample": {"temperature": 1.0}})
     assert cfg.n_norm_samples == 16 and cfg.sample.temperature == 1.0
-    with pytest.raises(ValueError, match="unknown PolicyConfig settings: stepz"):
-        _config(PolicyConfig, {"stepz": 3})
-    with pytest.raises(ValueError, match="unknown SampleConfig settings: nope"):
-        _config(RewardConfig, {"sample": {"nope": 1}})
+    with pytest.raises(ValueError, match="invalid policy round settings: stepz: .*did you mean 'steps'"):
+        _config("policy", {"stepz": 3})
+    with pytest.raises(ValueError, match="sample.nope: unknown SampleConfig setting"):
+        _config("reward", {"sample": {"nope": 1}})
+    with pytest.raises(ValueError, match='steps: must be a whole number, got the text "3"'):
+        _config("policy", {"steps": "3"})
