@@ -184,6 +184,17 @@ def _jsonl_rows(name: str, stream: BinaryIO, errors: list[str]) -> Iterator[tupl
         yield number, data
 
 
+def _value_ok(row: dict, name: str, number: int, errors: list[str]) -> bool:
+    """Whether a CSV or Parquet row's values pass check_value; if not, its problem is appended to
+    ``errors`` with the file and line (or row) named."""
+    try:
+        check_value(row)
+    except RowProblem as exc:
+        errors.append(exc.where(name, number))
+        return False
+    return True
+
+
 def _csv_rows(name: str, stream: BinaryIO, errors: list[str]) -> Iterator[tuple[int, dict]]:
     text = io.TextIOWrapper(stream, encoding="utf-8-sig", newline="")
     reader = csv.DictReader(text)
@@ -193,12 +204,8 @@ def _csv_rows(name: str, stream: BinaryIO, errors: list[str]) -> Iterator[tuple[
             if None in row:
                 errors.append(f"{name}, line {number}: more values than the header has columns")
                 continue
-            try:
-                check_value(row)
-            except RowProblem as exc:
-                errors.append(exc.where(name, number))
-                continue
-            yield number, row
+            if _value_ok(row, name, number, errors):
+                yield number, row
     except UnicodeDecodeError as exc:
         errors.append(f"{name}, near line {reader.line_num + 1}: not UTF-8 text ({exc.reason})")
     except csv.Error as exc:
@@ -269,11 +276,7 @@ def _parquet_rows(name: str, stream: BinaryIO, errors: list[str]) -> Iterator[tu
         for batch in parquet.iter_batches(batch_size=PARQUET_BATCH_ROWS):
             for row in batch.to_pylist():
                 number += 1
-                try:
-                    check_value(row)
-                except RowProblem as exc:
-                    errors.append(exc.where(name, number))
-                    continue
-                yield number, row
+                if _value_ok(row, name, number, errors):
+                    yield number, row
     except (pa.ArrowException, OSError, ValueError) as exc:
         errors.append(f"{name}, row {number + 1}: cannot be read ({exc})")
