@@ -204,13 +204,19 @@ def human_evaluation(stack, project, accounts, oracle, *, candidate: int, prompt
         return out | {"error": run.error[-500:]}
     tasks = evaluation.items.count()
     errors: list[str] = []
-    for attempt in range(10):  # a few training tasks leased beside the last evaluation tasks take labels
+    attempt = 0
+    # Until every task has its decision (or time is up), re-reading the result after each pass.
+    # A pass can end short: an annotator that stops when the pass's labels are spent still holds
+    # the evaluation task it was handed, and while that lease lasts only it is given that task;
+    # a few training tasks leased beside the last evaluation tasks also take labels.
+    while True:
         [result] = [r for r in evaluation_results(project=project) if r.id == evaluation.pk]
         if result.labeled_prompts >= tasks or time.monotonic() > deadline:
             break
         done = simulate(base_url=stack.url, slug=project.slug, accounts=accounts, oracle=oracle,
                         labels=tasks - result.labeled_prompts, seed=seed * 100 + attempt, wait_for_tasks=5)
         errors += done.errors
+        attempt += 1
     return out | {
         "tasks": tasks, "decisions": result.decisions, "win_rate": result.win_rate,
         "ci_low": result.ci_low, "ci_high": result.ci_high, "interval": result.method,
