@@ -268,6 +268,7 @@ def main(argv: list[str] | None = None) -> dict:
     from django.core.management import call_command
 
     from labeling.models import Project, TrainingRun
+    from labeling.selectors import choices_since_last_reward_round
     from labeling.services import prompts_import
     from labeling.simulation import simulate
     from training.data import read_prompts
@@ -319,13 +320,26 @@ def main(argv: list[str] | None = None) -> dict:
         for milestone in milestones:
             # Label up to the milestone while the loop runs as in production, then let the loop
             # finish the round these labels started: the policy measured is the one N labels made.
-            while (missing := milestone - training_labels(project)) > 0 and time.monotonic() < deadline:
-                done = simulate(base_url=stack.url, slug="eff", accounts=accounts, oracle=oracle, labels=missing,
-                                seed=milestone, wait_for_tasks=max(1.0, deadline - time.monotonic()))
-                simulation_errors += done.errors
-                if done.errors:
+            # The loop starts a reward round when `every` choices are waiting, counted from the
+            # last round's newest choice; labels arriving while one round starts can overshoot
+            # it by one or two, so the milestone may fall just short of the next trigger. Then
+            # label on until it fires: the policy measured has trained on at least N labels.
+            target, seed = milestone, milestone
+            while time.monotonic() < deadline:
+                while (missing := target - training_labels(project)) > 0 and time.monotonic() < deadline:
+                    done = simulate(base_url=stack.url, slug="eff", accounts=accounts, oracle=oracle,
+                                    labels=missing, seed=seed,
+                                    wait_for_tasks=max(1.0, deadline - time.monotonic()))
+                    simulation_errors += done.errors
+                    if done.errors:
+                        break
+                if simulation_errors or training_labels(project) < target or not wait_for_loop(project, deadline):
                     break
-            if training_labels(project) < milestone or not wait_for_loop(project, deadline):
+                unseen = choices_since_last_reward_round(project=project)
+                if unseen == 0:
+                    break
+                target, seed = training_labels(project) + args.every - unseen, seed + 1
+            if training_labels(project) < milestone or choices_since_last_reward_round(project=project) > 0:
                 break
             project.refresh_from_db()
             policy = project.current_policy
@@ -334,6 +348,7 @@ def main(argv: list[str] | None = None) -> dict:
             )
             point = {
                 "labels": milestone,
+                "labels_trained": training_labels(project),  # every one seen by the newest reward model
                 "wall_s": round(time.monotonic() - started, 1),
                 "policy_version": policy.number if policy else 0,
                 "reward_models": project.reward_models.count(),

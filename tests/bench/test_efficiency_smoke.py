@@ -35,6 +35,7 @@ def test_efficiency_smoke(kind):
     assert [m["labels"] for m in report["milestones"]] == [8, 16]
     assert report["training_labels"] >= 16
     for point in report["milestones"]:
+        assert point["labels_trained"] >= point["labels"]  # the policy measured saw every label so far
         assert point["policy_version"] >= 1 and point["reward_models"] >= 1
         assert 0 <= point["direct_win_rate"] <= 1 and 0 <= point["oracle_one_to_one_win_rate"] <= 1
         assert math.isfinite(point["kl_estimate"])
