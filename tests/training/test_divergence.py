@@ -63,8 +63,11 @@ def test_bench_kl_equals_the_trainers_definition_on_the_same_samples(models, sta
     completions = [r[0].text for r in rows]
     ours = kl_estimate(pi, rho, tok, prompts, completions, temperature=T)
     theirs = _trainer_kl(starter_path, pi_path, tok, prompts, completions)
-    # Equal up to float rounding (TRL's fused head sums in another order): 1e-4 relative.
-    assert ours == pytest.approx(sum(theirs) / len(theirs), rel=1e-4)
+    # Equal up to float rounding: TRL's fused head and its forward pass take other kernels, and
+    # on an AVX-512 machine single answers differed by up to 0.13 nats (of 4-45; both signs), the
+    # mean of 8 by 5e-4 relative (1e-4 held where this was written). Scoring at temperature 1
+    # instead, the mistake this test exists for, is off by ~40%.
+    assert ours == pytest.approx(sum(theirs) / len(theirs), rel=2e-3)
     assert abs(ours) > 0.05  # the nudge is visible: the comparison is not 0 == 0
     # Scoring at temperature 1 (the old benchmark's mix) gives a different number.
     mixed = kl_estimate(pi, rho, tok, prompts, completions, temperature=1.0)
