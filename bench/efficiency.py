@@ -15,8 +15,10 @@ what was asked about, 15-60 words; it reads the conversation), chat round defaul
 
 The held-out prompts are imported as the project's evaluation split, so no reward, policy or
 sampling round ever sees them. At each milestone (number of training labels) labeling pauses and
-the loop finishes the round those labels started; then the policy it made is measured twice on
-the held-out prompts, against ρ:
+the loop finishes the round those labels started (if the milestone fell a label or two short of
+the loop's trigger, labeling goes on until the trigger fires: `labels_trained` in the report is
+what the measured policy's reward model saw); then the policy it made is measured twice on the
+held-out prompts, against ρ:
 
 - direct: π and ρ each sample two answers per prompt; the figure is the labeler's exact
   probability of picking one of π's two among the four (mean over prompts): the expected value of
