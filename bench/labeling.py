@@ -321,10 +321,11 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--runs", type=int, default=1, help="repeat; report median and range")
     parser.add_argument("--chat", action="store_true",
                         help="a chat project: conversations and Markdown answers (compare with the default text)")
-    parser.add_argument("--tiny", action="store_true", help="a smoke run: SQLite, 300 tasks, a few seconds")
+    parser.add_argument("--tiny", action="store_true", help="a smoke run: SQLite, 1,000 tasks, a few seconds")
     args = parser.parse_args(argv)
     if args.tiny:
-        args.db, args.tasks, args.capacity_seconds, args.open_seconds, args.rate = "sqlite", 300, 2, 2, 10
+        # 1,000 tasks: a quiet machine decides ~150/s, so 300 ran dry within the 2 s (27 "no task" errors in a suite run)
+        args.db, args.tasks, args.capacity_seconds, args.open_seconds, args.rate = "sqlite", 1000, 2, 2, 10
         args.annotators, args.pool = 4, 4
     dbs = ["sqlite", "postgres"] if args.db == "both" else [args.db]
     report = {"benchmark": "labeling", "results": [], "summary": {}}

@@ -49,7 +49,7 @@ def test_labeling_smoke(fmt):
     report = bench("labeling", "--tiny", *(["--chat"] if fmt == "chat" else []))
     [result] = report["results"]
     assert result["prompt_format"] == fmt
-    assert result["errors"] == 0 and result["error_samples"] == []
+    assert result["errors"] == 0 and result["error_samples"] == [], result["error_samples"]  # say which
     assert result["duplicate_choices"] == 0 and result["lost_choices"] == 0
     assert result["acknowledged"] == count(result["choices_in_db"]) > 0
     capacity, latency = result["capacity"], result["latency"]
