@@ -317,6 +317,18 @@ def main(argv: list[str] | None = None) -> dict:
     results, started = [], time.monotonic()
     deadline = started + args.max_minutes * 60
     simulation_errors: list[str] = []
+
+    def label_up_to(target: int, seed: int) -> bool:
+        """Label (over HTTP, as the loop runs) until ``target`` training labels exist; False on
+        a simulation error or the deadline."""
+        while (missing := target - training_labels(project)) > 0 and time.monotonic() < deadline:
+            done = simulate(base_url=stack.url, slug="eff", accounts=accounts, oracle=oracle, labels=missing,
+                            seed=seed, wait_for_tasks=max(1.0, deadline - time.monotonic()))
+            simulation_errors.extend(done.errors)
+            if done.errors:
+                return False
+        return training_labels(project) >= target
+
     with stack:
         stack.start()
         for milestone in milestones:
@@ -327,16 +339,7 @@ def main(argv: list[str] | None = None) -> dict:
             # it by one or two, so the milestone may fall just short of the next trigger. Then
             # label on until it fires: the policy measured has trained on at least N labels.
             target, seed = milestone, milestone
-            while time.monotonic() < deadline:
-                while (missing := target - training_labels(project)) > 0 and time.monotonic() < deadline:
-                    done = simulate(base_url=stack.url, slug="eff", accounts=accounts, oracle=oracle,
-                                    labels=missing, seed=seed,
-                                    wait_for_tasks=max(1.0, deadline - time.monotonic()))
-                    simulation_errors += done.errors
-                    if done.errors:
-                        break
-                if simulation_errors or training_labels(project) < target or not wait_for_loop(project, deadline):
-                    break
+            while label_up_to(target, seed) and wait_for_loop(project, deadline):
                 unseen = choices_since_last_reward_round(project=project)
                 if unseen == 0:
                     break
