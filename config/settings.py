@@ -120,7 +120,8 @@ AUTH_PASSWORD_VALIDATORS = [
 # before Django's backend runs a PBKDF2 hash, and refuses during a lockout even the right password.
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
-    "django.contrib.auth.backends.ModelBackend",
+    # ModelBackend with its per-request user lookup as a prepared statement (labeling/sessions.py).
+    "labeling.sessions.UserBackend",
 ]
 AXES_FAILURE_LIMIT = env.int("QUARTET_LOGIN_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = timedelta(minutes=env.int("QUARTET_LOGIN_LOCKOUT_MINUTES", default=15))
@@ -157,7 +158,8 @@ STORAGES = {
 # Sessions live in the database, so logging out (or deactivating the user, or changing the
 # password) ends them everywhere; a copied cookie is worth nothing afterwards. Not cached_db with
 # a per-process cache: another web worker would go on trusting its cached copy after logout.
-SESSION_ENGINE = env("SESSION_ENGINE", default="django.contrib.sessions.backends.db")
+# labeling.sessions is Django's database store whose per-request read is a prepared statement.
+SESSION_ENGINE = env("SESSION_ENGINE", default="labeling.sessions")
 SESSION_COOKIE_AGE = env.int("SESSION_COOKIE_AGE", default=3 * 24 * 3600)
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"

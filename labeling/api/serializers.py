@@ -75,7 +75,8 @@ class TaskViewOut(serializers.Serializer):
 class ProgressOut(serializers.Serializer):
     done_today = serializers.IntegerField()
     done_total = serializers.IntegerField()
-    tasks_left = serializers.IntegerField()
+    tasks_left = serializers.IntegerField(help_text="open tasks in the project, counted up to 100")
+    tasks_left_more = serializers.BooleanField(help_text="true when more than tasks_left are open (shown as 100+)")
 
 
 class LabelingStateOut(serializers.Serializer):

@@ -60,7 +60,8 @@ class TaskView:
 class Progress:
     done_today: int
     done_total: int
-    tasks_left: int
+    tasks_left: int  # open tasks in the project, counted up to queue_sql.TASKS_LEFT_CAP
+    tasks_left_more: bool = False  # there are more than tasks_left ("100+ tasks left")
 
 
 def projects_for_user(user) -> QuerySet[Project]:
@@ -105,7 +106,8 @@ def progress_for_annotator(*, project: Project, annotator) -> tuple[Progress, bo
     total, today, left, undoable = queue_sql.progress(
         project_id=project.pk, annotator_id=annotator.pk, start_of_day=start_of_day, now=timezone.now()
     )
-    return Progress(done_today=today, done_total=total, tasks_left=left), undoable
+    cap = queue_sql.TASKS_LEFT_CAP
+    return Progress(done_today=today, done_total=total, tasks_left=min(left, cap), tasks_left_more=left > cap), undoable
 
 
 def projects_with_open_counts(*, user) -> QuerySet[Project]:

@@ -65,9 +65,9 @@ def _lease_gold(*, project: Project, annotator, now, count: int) -> list[Assignm
         .order_by("?")
         .values_list("pk", flat=True)[:wanted]
     )
-    return Assignment.objects.bulk_create(
-        [_new_assignment(project, annotator, pk, now, i) for i, pk in enumerate(gold)]
-    )
+    leased = [_new_assignment(project, annotator, pk, now, i) for i, pk in enumerate(gold)]
+    queue_sql.assignments_insert(leased)
+    return leased
 
 
 def _lease_open(*, project: Project, annotator, now, leased: list[Assignment], upto: int,
@@ -93,11 +93,9 @@ def _lease_open(*, project: Project, annotator, now, leased: list[Assignment], u
             live = queue_sql.live_counts(task_ids=free, now=now)
             free = [pk for pk, want in rows if live.get(pk, 0) < want]
         offset = len(leased)
-        leased.extend(
-            Assignment.objects.bulk_create(
-                [_new_assignment(project, annotator, pk, now, offset + i) for i, pk in enumerate(free)]
-            )
-        )
+        new = [_new_assignment(project, annotator, pk, now, offset + i) for i, pk in enumerate(free)]
+        queue_sql.assignments_insert(new)
+        leased.extend(new)
         if len(rows) < wanted:
             break
 

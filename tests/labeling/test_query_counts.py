@@ -6,6 +6,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from labeling.annotator_client import Page
+from labeling.models import Choice
 from tests.factories import make_tasks
 
 HTMX = {"HTTP_HX_REQUEST": "true"}
@@ -52,17 +53,22 @@ def test_query_count_does_not_grow_with_the_queue(annotator_client, project):
 
 
 def test_the_queue_statements_are_prepared_once_per_connection(annotator_client, project):
-    """After a few decisions the queue's statements run as server-side prepared statements (not
-    parsed and planned on every decision); the ORM's own statements are never prepared."""
+    """After a few decisions the queue's statements, and the session's, user's and project's
+    reads, run as server-side prepared statements (not parsed and planned on every decision);
+    the ORM's own statements are never prepared."""
     if connection.vendor != "postgresql":
         pytest.skip("prepared statements are PostgreSQL's")
     make_tasks(project, 20)
     page = Labeler(annotator_client, project)
     for _ in range(8):
         page.decide()
+        Choice.objects.filter(project=project).count()  # an ORM statement, as often
     with connection.cursor() as cursor:
         cursor.execute("SELECT statement FROM pg_prepared_statements")
         prepared = [row[0] for row in cursor.fetchall()]
     assert any(s.lstrip().startswith("UPDATE labeling_assignment SET state") for s in prepared), prepared
     assert any("last_choice" in s for s in prepared), prepared  # the progress line
-    assert not any("django_session" in s for s in prepared), prepared
+    assert any("FROM django_session" in s for s in prepared), prepared
+    assert any("FROM auth_user" in s for s in prepared), prepared
+    assert any("FROM labeling_project project" in s for s in prepared), prepared
+    assert not any('"labeling_choice"."project_id"' in s for s in prepared), prepared
