@@ -10,16 +10,19 @@ Django's client-side binding. Queries are logged, wrapped and counted as through
 ``connection.cursor()``. On SQLite this is Django's cursor.
 """
 
-from django.db import connection
+import functools
+
+from django.db import DEFAULT_DB_ALIAS, connection, connections
 
 
 def cursor():
     """Django's cursor; on PostgreSQL with ``prepare_threshold`` set, one that binds parameters
     on the server (Django's own server-side-binding cursor class, for these statements only)."""
-    if connection.vendor != "postgresql" or not connection.settings_dict["OPTIONS"].get("prepare_threshold"):
-        return connection.cursor()
-    connection.ensure_connection()
-    return connection._prepare_cursor(connection.Database.Cursor(connection.connection))
+    conn = connections[DEFAULT_DB_ALIAS]  # one lookup: each ``connection.x`` is a context-local one
+    if conn.vendor != "postgresql" or not conn.settings_dict["OPTIONS"].get("prepare_threshold"):
+        return conn.cursor()
+    conn.ensure_connection()
+    return conn._prepare_cursor(conn.Database.Cursor(conn.connection))
 
 
 def rows(sql: str, params: list) -> list[tuple]:
@@ -28,9 +31,22 @@ def rows(sql: str, params: list) -> list[tuple]:
         return c.fetchall()
 
 
+@functools.cache
+def _fields(model, vendor: str) -> tuple:
+    """The model's concrete fields: (attnames, quoted columns, each field's converters), worked
+    out once per process (building them per request was a third of a lookup's CPU)."""
+    fields = model._meta.concrete_fields
+    converters = []
+    for field in fields:
+        column = field.get_col(model._meta.db_table)
+        found = connection.ops.get_db_converters(column) + field.get_db_converters(connection)
+        converters.append((column, tuple(found)))
+    return ([f.attname for f in fields], [connection.ops.quote_name(f.column) for f in fields], converters)
+
+
 def columns(model, alias: str) -> str:
     """The model's concrete columns, in field order, for a SELECT that ``instance`` reads."""
-    return ", ".join(f"{alias}.{connection.ops.quote_name(f.column)}" for f in model._meta.concrete_fields)
+    return ", ".join(f"{alias}.{column}" for column in _fields(model, connection.vendor)[1])
 
 
 def instance(model, sql: str, params: list, extra: int = 0):
@@ -38,14 +54,13 @@ def instance(model, sql: str, params: list, extra: int = 0):
     ``extra`` more columns), with each value converted as the ORM converts it (JSON, SQLite's
     dates and booleans): (instance, [extra values]), or None when no row matched.
     ``model.objects.raw`` would bind on the client, so PostgreSQL would plan it on every request."""
-    fields = model._meta.concrete_fields
+    attnames, _, converters = _fields(model, connection.vendor)
     found = rows(sql, params)
     if not found:
         return None
     values = list(found[0])
-    for i, field in enumerate(fields):
-        column = field.get_col(model._meta.db_table)
-        for converter in connection.ops.get_db_converters(column) + field.get_db_converters(connection):
+    for i, (column, field_converters) in enumerate(converters):
+        for converter in field_converters:
             values[i] = converter(values[i], column, connection)
-    obj = model.from_db(connection.alias, [f.attname for f in fields], values[: len(fields)])
-    return obj, values[len(fields):len(fields) + extra]
+    n = len(attnames)
+    return model.from_db(connection.alias, attnames, values[:n]), values[n:n + extra]

@@ -10,6 +10,8 @@ settings: ``SESSION_ENGINE = "labeling.sessions"`` and ``labeling.sessions.UserB
 ``AUTHENTICATION_BACKENDS`` in place of ``ModelBackend``.
 """
 
+import functools
+
 from django.contrib.auth import get_user_model
 from django.contrib.auth.backends import ModelBackend
 from django.contrib.sessions.backends import db
@@ -34,16 +36,17 @@ class SessionStore(db.SessionStore):
         return self.decode(found[0][0])
 
 
+@functools.cache
+def _user_sql(User, vendor: str) -> str:
+    return f"SELECT {prepared.columns(User, 'u')} FROM {User._meta.db_table} u WHERE u.{User._meta.pk.column} = %s"
+
+
 class UserBackend(ModelBackend):
     """``ModelBackend`` whose per-request user lookup is one prepared statement."""
 
     def get_user(self, user_id):
         User = get_user_model()
-        found = prepared.instance(
-            User,
-            f"SELECT {prepared.columns(User, 'u')} FROM {User._meta.db_table} u WHERE u.{User._meta.pk.column} = %s",
-            [user_id],
-        )
+        found = prepared.instance(User, _user_sql(User, connection.vendor), [user_id])
         if found is None:
             return None
         user = found[0]
