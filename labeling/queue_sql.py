@@ -135,25 +135,46 @@ def candidates(*, project_id: int, annotator_id: int, now: datetime, limit: int,
     )
 
 
+def _lease_params(a: Assignment) -> list:
+    return [a.task_id, a.annotator_id, a.project_id, a.state,
+            connection.ops.adapt_json_value(a.display_order, None), _dt(a.leased_at), _dt(a.expires_at)]
+
+
+def _leased(a: Assignment, pk: int) -> None:
+    a.pk = pk
+    a._state.adding, a._state.db = False, connection.alias
+
+
 def assignments_insert(assignments: list[Assignment]) -> None:
-    """Insert new leases in one statement and set their ids (``Assignment.objects.bulk_create``
-    does the same with the ORM's per-call compilation, on every hand-out)."""
-    if not assignments:
-        return
-    row = "(%s, %s, %s, %s, %s, %s, %s)"
-    params = []
+    """Insert new leases of tasks that never fill up (gold) and set their ids."""
     for a in assignments:
-        params += [a.task_id, a.annotator_id, a.project_id, a.state,
-                   connection.ops.adapt_json_value(a.display_order, None), _dt(a.leased_at), _dt(a.expires_at)]
-    ids = _rows(
+        [(pk,)] = _rows(
+            f"""INSERT INTO {ASSIGNMENTS} (task_id, annotator_id, project_id, state, display_order, leased_at, expires_at)
+                VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING id""",
+            _lease_params(a),
+        )
+        _leased(a, pk)
+
+
+def lease_insert_if_free(a: Assignment, *, now: datetime) -> bool:
+    """Insert the lease ``a`` (and set its id) only if its task still has a free slot, counted
+    afresh by this statement; whether it was inserted.
+
+    On PostgreSQL the caller holds the task's row lock from ``candidates``, whose own count
+    came from a snapshot taken before the lock: a lease committed in between is seen here, as
+    this is a new statement under READ COMMITTED. On SQLite the IMMEDIATE transaction already
+    serializes hand-outs, and the count is merely redundant."""
+    found = _rows(
         f"""INSERT INTO {ASSIGNMENTS} (task_id, annotator_id, project_id, state, display_order, leased_at, expires_at)
-            VALUES {", ".join([row] * len(assignments))} RETURNING task_id, id""",
-        params,
+            SELECT %s, %s, %s, %s, %s, %s, %s
+            WHERE (SELECT COUNT(*) FROM {ASSIGNMENTS} taken WHERE taken.task_id = %s AND {_SLOT_TAKEN})
+                  < (SELECT task.annotations_wanted FROM {TASKS} task WHERE task.id = %s)
+            RETURNING id""",
+        [*_lease_params(a), a.task_id, DONE, LEASED, _dt(now), a.task_id],
     )
-    ids = dict(ids)  # by task: SQLite does not promise RETURNING's rows in VALUES order
-    for a in assignments:
-        a.pk = ids[a.task_id]
-        a._state.adding, a._state.db = False, connection.alias
+    if found:
+        _leased(a, found[0][0])
+    return bool(found)
 
 
 def live_counts(*, task_ids: list[int], now: datetime) -> dict[int, int]:

@@ -2,8 +2,9 @@
 
 Concurrency: on PostgreSQL the hand-out locks candidate task rows with
 ``SELECT … FOR UPDATE SKIP LOCKED`` so concurrent annotators pass over each other's candidates,
-then re-counts the task's live leases in a fresh statement (READ COMMITTED) before leasing, so a
-lease committed between the candidate query and the lock is never ignored. On SQLite every write
+then inserts each lease with a statement that re-counts the task's live leases itself (a fresh
+statement under READ COMMITTED), so a lease committed between the candidate query and the lock is
+never ignored. On SQLite every write
 transaction starts with ``BEGIN IMMEDIATE`` (settings), which serializes hand-outs outright.
 The unique (task, annotator) constraints on Assignment and Choice are the last line of defence.
 """
@@ -85,17 +86,10 @@ def _lease_open(*, project: Project, annotator, now, leased: list[Assignment], u
         )
         if not rows:
             break
-        free = [pk for pk, _ in rows]
-        if connection.vendor == "postgresql":
-            # Fresh count after the lock: another transaction may have committed a lease for
-            # one of these rows after our candidate query's snapshot. (SQLite's IMMEDIATE
-            # transaction serializes hand-outs, so its candidate count is already current.)
-            live = queue_sql.live_counts(task_ids=free, now=now)
-            free = [pk for pk, want in rows if live.get(pk, 0) < want]
-        offset = len(leased)
-        new = [_new_assignment(project, annotator, pk, now, offset + i) for i, pk in enumerate(free)]
-        queue_sql.assignments_insert(new)
-        leased.extend(new)
+        for pk, _ in rows:
+            lease = _new_assignment(project, annotator, pk, now, len(leased))
+            if queue_sql.lease_insert_if_free(lease, now=now):
+                leased.append(lease)
         if len(rows) < wanted:
             break
 
