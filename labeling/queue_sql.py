@@ -8,10 +8,11 @@ compiling each one, so they are written once, in SQL that SQLite (3.30+) and Pos
 
 Status values are passed in as parameters from the models' enums, never written into the SQL
 text; parameters always go through the driver. Boolean flags (gold, evaluation) are written as
-predicates (``NOT task.is_gold``), not parameters: a prepared statement's generic plan can then
-use the partial index on evaluation tasks and needs no re-planning per call. Each query is shaped so that the plan stays good
-when the planner's statistics are stale (a fresh table, as in a benchmark or a new project): a
-lookup that must hit a unique index is a correlated subquery on every column of that index.
+predicates (``NOT task.is_gold``), not parameters, and so is a LIMIT: a prepared statement's
+generic plan can then use the partial index on evaluation tasks, and PostgreSQL keeps it instead
+of planning afresh on every call. Each query is shaped so that the plan stays good when the
+planner's statistics are stale (a fresh table, as in a benchmark or a new project): a lookup that
+must hit a unique index is a correlated subquery on every column of that index.
 """
 
 import functools

@@ -4,8 +4,8 @@ Concurrency: on PostgreSQL the hand-out locks candidate task rows with
 ``SELECT … FOR UPDATE SKIP LOCKED`` so concurrent annotators pass over each other's candidates,
 then inserts each lease with a statement that re-counts the task's live leases itself (a fresh
 statement under READ COMMITTED), so a lease committed between the candidate query and the lock is
-never ignored. On SQLite every write
-transaction starts with ``BEGIN IMMEDIATE`` (settings), which serializes hand-outs outright.
+never ignored. On SQLite every write transaction starts with ``BEGIN IMMEDIATE`` (settings),
+which serializes hand-outs outright.
 The unique (task, annotator) constraints on Assignment and Choice are the last line of defence.
 """
 
