@@ -15,6 +15,7 @@ import functools
 from django.contrib.auth import get_user_model
 from django.contrib.auth.backends import ModelBackend
 from django.contrib.sessions.backends import db
+from django.core.exceptions import ValidationError
 from django.db import connection
 from django.utils import timezone
 
@@ -46,6 +47,10 @@ class UserBackend(ModelBackend):
 
     def get_user(self, user_id):
         User = get_user_model()
+        try:  # the session stores the id as text; the ORM would convert it the same way
+            user_id = User._meta.pk.to_python(user_id)
+        except ValidationError:
+            return None
         found = prepared.instance(User, _user_sql(User, connection.vendor), [user_id])
         if found is None:
             return None

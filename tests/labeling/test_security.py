@@ -100,6 +100,22 @@ def test_deactivation_ends_sessions_and_tokens(db):
     assert not AuthToken.objects.filter(user=user).exists()
 
 
+def test_the_per_request_user_lookup_follows_model_backends_rules(db):
+    """labeling.sessions.UserBackend reads the user with a prepared statement: the same user as
+    the ORM (converted fields included), none for an inactive user or an id that is no id."""
+    from labeling.sessions import UserBackend
+
+    user = UserFactory(first_name="Ada")
+    found = UserBackend().get_user(str(user.pk))  # the session keeps the id as text
+    assert (found.pk, found.username, found.first_name, found.is_active) == (user.pk, user.username, "Ada", True)
+    assert found.date_joined == user.date_joined and found.check_password("pw")
+    assert UserBackend().get_user("not-an-id") is None
+    assert UserBackend().get_user(str(user.pk + 1000)) is None
+    user.is_active = False
+    user.save()
+    assert UserBackend().get_user(str(user.pk)) is None
+
+
 def test_tokens_are_hashed_expire_and_are_revoked_by_a_password_change(db):
     user = UserFactory()
     response = APIClient(REMOTE_ADDR="10.3.0.1").post(
