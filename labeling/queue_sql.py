@@ -136,6 +136,11 @@ def candidates(*, project_id: int, annotator_id: int, now: datetime, limit: int,
     )
 
 
+# A new lease's columns, in the order of _lease_params.
+_LEASE_INSERT = (f"INSERT INTO {ASSIGNMENTS} "
+                 "(task_id, annotator_id, project_id, state, display_order, leased_at, expires_at)")
+
+
 def _lease_params(a: Assignment) -> list:
     return [a.task_id, a.annotator_id, a.project_id, a.state,
             connection.ops.adapt_json_value(a.display_order, None), _dt(a.leased_at), _dt(a.expires_at)]
@@ -150,8 +155,7 @@ def assignments_insert(assignments: list[Assignment]) -> None:
     """Insert new leases of tasks that never fill up (gold) and set their ids."""
     for a in assignments:
         [(pk,)] = _rows(
-            f"""INSERT INTO {ASSIGNMENTS} (task_id, annotator_id, project_id, state, display_order, leased_at, expires_at)
-                VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING id""",
+            f"""{_LEASE_INSERT} VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING id""",
             _lease_params(a),
         )
         _leased(a, pk)
@@ -166,7 +170,7 @@ def lease_insert_if_free(a: Assignment, *, now: datetime) -> bool:
     this is a new statement under READ COMMITTED. On SQLite the IMMEDIATE transaction already
     serializes hand-outs, and the count is merely redundant."""
     found = _rows(
-        f"""INSERT INTO {ASSIGNMENTS} (task_id, annotator_id, project_id, state, display_order, leased_at, expires_at)
+        f"""{_LEASE_INSERT}
             SELECT %s, %s, %s, %s, %s, %s, %s
             WHERE (SELECT COUNT(*) FROM {ASSIGNMENTS} taken WHERE taken.task_id = %s AND {_SLOT_TAKEN})
                   < (SELECT task.annotations_wanted FROM {TASKS} task WHERE task.id = %s)
