@@ -1,6 +1,6 @@
 """Labeling under load: simulated annotators against the app served by gunicorn.
 
-    python -m bench.labeling [--db sqlite|postgres|both] [--tasks 5000] [--runs 3] [--chat] [--tiny]
+    python -m bench.labeling [--db sqlite|postgres|both] [--tasks 12000] [--runs 3] [--chat] [--tiny]
 
 Each annotator has its own session and does what label.js does: it loads the labeling page once
 (the task shown and the one held ready), then each decision is one POST that sends the choice and
@@ -310,7 +310,9 @@ def summary(runs: list[dict]) -> dict:
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(prog="python -m bench.labeling")
     parser.add_argument("--db", choices=["sqlite", "postgres", "both"], default="both")
-    parser.add_argument("--tasks", type=int, default=5000)
+    # Enough that 16 annotators at ~300 decisions/s (SQLite on a quiet 2-core machine) do not
+    # run the queue dry in the default 20 s; a dry queue counts as errors.
+    parser.add_argument("--tasks", type=int, default=12000)
     parser.add_argument("--capacity-seconds", type=float, default=20)
     parser.add_argument("--annotators", type=int, default=16, help="closed-loop annotators")
     parser.add_argument("--rate", type=float, default=50, help="open-loop decisions per second")
